@@ -1,0 +1,32 @@
+# `make run` and `make test` do all the set-up on a fresh machine with Python >= 3.10 and make.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.frugal-installed
+
+.PHONY: install run test test-all bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned: its CPU build; a looser range would pull a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[all,test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(VENV)/bin/frugal profile zoo:minilm
+
+test: install
+	$(PY) -m pytest
+
+test-all: install
+	$(PY) -m pytest -m ''
+
+bench: install
+	$(PY) benchmarks/profile_overhead.py
+
+clean:
+	rm -rf $(VENV) .frugal .pytest_cache

@@ -1,0 +1,28 @@
+"""frugalml: make machine-learning models fit where they are deployed.
+
+Measure a model honestly on its target hardware, compress it, verify quality overall and per
+subgroup, and gate the result against budgets; every run is recorded in a database.
+
+    >>> import frugalml
+    >>> handle = frugalml.load_model("zoo:digits-mlp")
+    >>> p = frugalml.profile(handle, batch_sizes=[1, 32])
+    >>> p.latency_ms[1].p95, p.energy_source
+"""
+
+from frugalml._version import __version__
+from frugalml.datasets import Dataset, load_dataset
+from frugalml.errors import (DataError, FrugalError, InvalidArgumentError, MeasurementError, ModelLoadError,
+                             StoreError, UnsafeFormatError)
+from frugalml.measure import LatencyStats, Profile, Roofline, profile
+from frugalml.models import InputSpec, ModelHandle, load_model
+from frugalml.store import RunRecord, Store, open_store
+
+__all__ = [
+    "__version__",
+    "load_model", "ModelHandle", "InputSpec",
+    "load_dataset", "Dataset",
+    "profile", "Profile", "LatencyStats", "Roofline",
+    "open_store", "Store", "RunRecord",
+    "FrugalError", "InvalidArgumentError", "ModelLoadError", "UnsafeFormatError", "DataError", "StoreError",
+    "MeasurementError",
+]

@@ -1,0 +1,5 @@
+"""`python -m frugalml` runs the CLI."""
+
+from frugalml.cli import main
+
+main()

@@ -1,0 +1,81 @@
+"""Validators for user input shared by the library and the CLI.
+
+Each returns the cleaned value or raises :class:`~frugalml.errors.InvalidArgumentError` with the
+argument's name, the value and the fix, in the style of scikit-learn's ``check_scalar``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from frugalml.errors import InvalidArgumentError
+
+__all__ = ["check_positive_int", "check_choice", "parse_int_list", "nearest", "zoo_fix"]
+
+
+def nearest(value: str, choices: Iterable[str]) -> str | None:
+    """The closest valid spelling to ``value``, if any is close enough to suggest."""
+    match = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.5)
+    return match[0] if match else None
+
+
+def zoo_fix(name: str, names: Iterable[str]) -> str:
+    """The fix for an unknown ``zoo:NAME``: the valid names, and the nearest one if any is close."""
+    names = list(names)
+    hint = nearest(name, names)
+    return f"Use one of {', '.join('zoo:' + n for n in names)}." + (f" Did you mean 'zoo:{hint}'?" if hint else "")
+
+
+def check_positive_int(value: Any, name: str, *, maximum: int | None = None) -> int:
+    """``value`` as an int >= 1 (and <= ``maximum``), else a clear error."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgumentError(name, value, "must be a positive integer", f"Pass an integer such as {name}=1.")
+    if value < 1:
+        raise InvalidArgumentError(name, value, "must be >= 1", f"Pass a positive integer for {name}.")
+    if maximum is not None and value > maximum:
+        raise InvalidArgumentError(name, value, f"must be <= {maximum}", f"Pass a value of at most {maximum}.")
+    return value
+
+
+def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
+    """``value`` if it is one of ``choices``, else an error naming the nearest valid one."""
+    if isinstance(value, str) and value in choices:
+        return value
+    hint = nearest(value, choices) if isinstance(value, str) else None
+    did_you_mean = f" Did you mean {hint!r}?" if hint else ""
+    raise InvalidArgumentError(
+        name, value, f"is not one of {', '.join(choices)}", f"Choose one of {', '.join(choices)}.{did_you_mean}"
+    )
+
+
+def parse_int_list(text: Any, name: str, *, maximum: int | None = None) -> list[int]:
+    """Parse ``"1,8,32"`` (or a sequence of ints) into sorted unique positive ints."""
+    if isinstance(text, str):
+        parts = [p.strip() for p in text.split(",")]
+        if not text.strip() or any(not p for p in parts):
+            raise InvalidArgumentError(
+                name, text, "must be a comma-separated list of positive integers", f"Write it like {name}=1,8,32."
+            )
+        values: list[Any] = []
+        for part in parts:
+            try:
+                values.append(int(part))
+            except ValueError:
+                raise InvalidArgumentError(
+                    name, text, f"{part!r} is not an integer", f"Write it like {name}=1,8,32."
+                ) from None
+    elif isinstance(text, Sequence) and not isinstance(text, (bytes, bytearray)):
+        values = list(text)
+        if not values:
+            raise InvalidArgumentError(name, text, "must not be empty", f"Pass at least one value, e.g. {name}=[1].")
+    else:
+        raise InvalidArgumentError(name, text, "must be a list of positive integers", f"Pass e.g. {name}=[1, 8, 32].")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1 or (maximum is not None and v > maximum):
+            bound = f" and <= {maximum}" if maximum is not None else ""
+            raise InvalidArgumentError(
+                name, text, f"every value must be an integer >= 1{bound}, got {v!r}", "Use positive batch sizes such as 1,8,32."
+            )
+    return sorted(set(values))

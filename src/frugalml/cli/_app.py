@@ -1,0 +1,85 @@
+"""The `frugal` Typer application, global options, and the error boundary.
+
+Commands only parse arguments, call the library and render its result. A :class:`FrugalError`
+becomes one line on stderr and exit code 2; any other exception exits 1 with a one-line summary.
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import typer
+from rich.console import Console
+
+from frugalml._version import __version__
+from frugalml.errors import FrugalError
+
+__all__ = ["app", "main", "console", "err_console", "state"]
+
+app = typer.Typer(
+    name="frugal",
+    help="Make ML models fit where they are deployed: measure, compress, verify, gate.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+console = Console()
+err_console = Console(stderr=True)
+state: dict[str, bool] = {"debug": False}
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        console.print(f"frugalml {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details."),
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    state["debug"] = debug or bool(os.environ.get("FRUGAL_DEBUG"))
+    level = logging.DEBUG if state["debug"] else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # Library loggers that are chatty at INFO.
+    for name in ("alembic", "httpx", "urllib3"):
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+    try:
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    from frugalml.cli import _profile, _runs  # noqa: F401 - registers the commands
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        app(args=argv, prog_name="frugal", standalone_mode=True)
+    except FrugalError as exc:
+        if state["debug"]:
+            raise
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+        if state["debug"]:
+            raise
+        err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+                          "Run again with --debug for the traceback, and please report it.",
+                          highlight=False, soft_wrap=True)
+        sys.exit(1)

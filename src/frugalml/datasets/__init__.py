@@ -1,0 +1,7 @@
+"""Datasets: the `Dataset` type, built-in zoo datasets, and loading from files."""
+
+from frugalml.datasets._dataset import Dataset
+from frugalml.datasets._load import load_dataset
+from frugalml.datasets._zoo import STDLIB_FAMILIES, ZOO_DATASETS
+
+__all__ = ["Dataset", "load_dataset", "ZOO_DATASETS", "STDLIB_FAMILIES"]

@@ -1,0 +1,161 @@
+"""Device peaks for the roofline: a table of known GPUs, and a measured probe for CPUs.
+
+Table figures are vendor datasheet peaks for dense math (no structured-sparsity doubling), in
+FLOP/s per precision, and memory bandwidth in bytes/s. A CPU has no table entry worth trusting
+(the same model name runs at different clocks, core counts and vector widths, and a VM shows a
+slice of it), so CPUs are probed: a float32 matrix product for compute and a large copy for
+bandwidth, at the thread count in use, cached per CPU, thread count and torch version.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from frugalml._cache import atomic_write_bytes, cache_dir
+
+__all__ = ["DeviceSpec", "KNOWN_GPUS", "gpu_spec", "probe_cpu", "cpu_model_name", "device_spec"]
+
+log = logging.getLogger(__name__)
+T = 1e12
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """Peak compute per precision (FLOP/s), peak memory bandwidth (bytes/s) and where they came from."""
+
+    name: str
+    peak_flops: dict[str, float]
+    bandwidth_bytes_per_s: float
+    source: str  # "table" or "probe"
+    note: str = ""
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def peak_for(self, precision: str) -> float:
+        if precision in self.peak_flops:
+            return self.peak_flops[precision]
+        return self.peak_flops["fp32"]
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+# (substrings that must all appear in torch.cuda.get_device_name(), spec). First match wins, so
+# the more specific variants come first.
+KNOWN_GPUS: list[tuple[tuple[str, ...], DeviceSpec]] = [
+    (("H100", "PCIe"), DeviceSpec("NVIDIA H100 PCIe", {"fp32": 51.2 * T, "tf32": 378 * T, "bf16": 756 * T,
+                                                       "fp16": 756 * T, "fp8": 1513 * T, "int8": 1513 * T},
+                                  2.0e12, "table", "datasheet, dense")),
+    (("H100", "NVL"), DeviceSpec("NVIDIA H100 NVL", {"fp32": 60 * T, "tf32": 418 * T, "bf16": 835 * T,
+                                                     "fp16": 835 * T, "fp8": 1671 * T, "int8": 1671 * T},
+                                 3.9e12, "table", "datasheet, dense")),
+    (("H100",), DeviceSpec("NVIDIA H100 SXM", {"fp32": 66.9 * T, "tf32": 494.5 * T, "bf16": 989 * T,
+                                               "fp16": 989 * T, "fp8": 1979 * T, "int8": 1979 * T},
+                           3.35e12, "table", "datasheet, dense; HBM3")),
+    (("H200",), DeviceSpec("NVIDIA H200", {"fp32": 66.9 * T, "tf32": 494.5 * T, "bf16": 989 * T, "fp16": 989 * T,
+                                           "fp8": 1979 * T, "int8": 1979 * T}, 4.8e12, "table", "datasheet, dense; HBM3e")),
+    (("A100", "80GB", "PCIe"), DeviceSpec("NVIDIA A100 80GB PCIe", {"fp32": 19.5 * T, "tf32": 156 * T, "bf16": 312 * T,
+                                                                    "fp16": 312 * T, "int8": 624 * T},
+                                          1.935e12, "table", "datasheet, dense")),
+    (("A100", "80GB"), DeviceSpec("NVIDIA A100 80GB SXM", {"fp32": 19.5 * T, "tf32": 156 * T, "bf16": 312 * T,
+                                                           "fp16": 312 * T, "int8": 624 * T},
+                                  2.039e12, "table", "datasheet, dense")),
+    (("A100",), DeviceSpec("NVIDIA A100 40GB", {"fp32": 19.5 * T, "tf32": 156 * T, "bf16": 312 * T, "fp16": 312 * T,
+                                                "int8": 624 * T}, 1.555e12, "table", "datasheet, dense")),
+    (("L40S",), DeviceSpec("NVIDIA L40S", {"fp32": 91.6 * T, "tf32": 183 * T, "bf16": 362 * T, "fp16": 362 * T,
+                                           "fp8": 733 * T, "int8": 733 * T}, 0.864e12, "table", "datasheet, dense")),
+    (("L4",), DeviceSpec("NVIDIA L4", {"fp32": 30.3 * T, "tf32": 60 * T, "bf16": 121 * T, "fp16": 121 * T,
+                                       "fp8": 242 * T, "int8": 242 * T}, 0.3e12, "table", "datasheet, dense")),
+    (("A10",), DeviceSpec("NVIDIA A10", {"fp32": 31.2 * T, "tf32": 62.5 * T, "bf16": 125 * T, "fp16": 125 * T,
+                                         "int8": 250 * T}, 0.6e12, "table", "datasheet, dense")),
+    (("T4",), DeviceSpec("NVIDIA T4", {"fp32": 8.1 * T, "fp16": 65 * T, "int8": 130 * T}, 0.32e12, "table",
+                         "datasheet, dense")),
+    (("4090",), DeviceSpec("NVIDIA GeForce RTX 4090", {"fp32": 82.6 * T, "tf32": 82.6 * T, "bf16": 165 * T,
+                                                       "fp16": 165 * T, "fp8": 330 * T, "int8": 660 * T},
+                           1.008e12, "table", "datasheet, dense, FP32 accumulate")),
+]
+
+
+def gpu_spec(name: str) -> DeviceSpec | None:
+    for needles, spec in KNOWN_GPUS:
+        if all(n in name for n in needles):
+            return spec
+    return None
+
+
+def cpu_model_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _probe(threads: int) -> tuple[float, float]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        n = 2048
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        for _ in range(3):
+            torch.mm(a, b)
+        best_flops = 0.0
+        for _ in range(7):
+            start = time.perf_counter()
+            torch.mm(a, b)
+            best_flops = max(best_flops, 2 * n**3 / (time.perf_counter() - start))
+        # 64 MiB per buffer: far beyond the last-level cache, so the copy streams from DRAM.
+        src, dst = torch.randn(16 * 1024 * 1024), torch.empty(16 * 1024 * 1024)
+        dst.copy_(src)
+        best_bw = 0.0
+        for _ in range(7):
+            start = time.perf_counter()
+            dst.copy_(src)
+            best_bw = max(best_bw, 2 * src.numel() * 4 / (time.perf_counter() - start))  # read + write
+        return best_flops, best_bw
+    finally:
+        torch.set_num_threads(previous)
+
+
+def probe_cpu(threads: int) -> DeviceSpec:
+    """Measured fp32 matmul FLOP/s and copy bandwidth of this CPU at ``threads`` threads (cached)."""
+    name = cpu_model_name()
+    key = f"{name}|threads={threads}|torch={torch.__version__}|probe=2"
+    path = cache_dir() / "device-probes.json"
+    cache: dict[str, list[float]] = {}
+    if path.exists():
+        try:
+            cache = json.loads(path.read_text())
+        except ValueError:
+            cache = {}
+    if key in cache:
+        flops, bandwidth = cache[key]
+    else:
+        log.info("probing %s at %d threads (matmul and copy; cached in %s)", name, threads, path)
+        flops, bandwidth = _probe(threads)
+        cache[key] = [flops, bandwidth]
+        atomic_write_bytes(path, json.dumps(cache, indent=1).encode())
+    return DeviceSpec(name=name, peak_flops={"fp32": flops}, bandwidth_bytes_per_s=bandwidth, source="probe",
+                      note=f"measured: best of 7 fp32 2048x2048 matmuls and 64 MiB copies at {threads} threads")
+
+
+def device_spec(device: str, threads: int) -> DeviceSpec:
+    """The roofline peaks for ``device`` ("cpu" or "cuda")."""
+    if device == "cuda":
+        name = torch.cuda.get_device_name()
+        spec = gpu_spec(name)
+        if spec is not None:
+            return spec
+        props = torch.cuda.get_device_properties(0)
+        log.warning("GPU %s is not in frugalml's device table; the roofline uses no peak figures", name)
+        return DeviceSpec(name=name, peak_flops={"fp32": float("nan")}, bandwidth_bytes_per_s=float("nan"),
+                          source="unknown", note=f"not in the device table ({props.multi_processor_count} SMs)")
+    return probe_cpu(threads)

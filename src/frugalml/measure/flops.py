@@ -1,0 +1,224 @@
+"""Counting FLOPs, MACs and bytes moved, per operation and per layer.
+
+Conventions (tools disagree by 2x, so both numbers are reported):
+- one multiply-accumulate (MAC) = 2 FLOPs; FLOPs counted are those of matrix products,
+  convolutions and attention (the ops that dominate encoder and CNN cost). Element-wise ops
+  (activations, softmax, layer norm) are not counted, as in ``torch.utils.flop_counter``.
+- bytes moved by an op = bytes of every tensor it reads + bytes of every tensor it writes: the
+  traffic if each op streams its operands from memory once. Summed per layer this is the
+  denominator of the layer's arithmetic intensity in the roofline.
+
+PyTorch models are counted by running one batch under :class:`torch.utils.flop_counter.FlopCounterMode`,
+extended with attention kernels it does not register (the CPU flash-attention kernel that
+``scaled_dot_product_attention`` dispatches to). ONNX models are counted statically from the graph
+after shape inference with the batch's concrete dims.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+__all__ = ["OpCost", "LayerCost", "FlopCount", "count_torch_flops", "count_onnx_flops"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OpCost:
+    """One counted operation: the innermost module it ran in, its name, FLOPs and bytes moved."""
+
+    layer: str
+    op: str
+    flops: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """FLOPs and bytes of all counted ops in one layer (innermost module or ONNX node)."""
+
+    name: str
+    kind: str
+    flops: int
+    bytes: int
+
+    @property
+    def intensity(self) -> float:
+        """Arithmetic intensity in FLOPs per byte."""
+        return self.flops / self.bytes if self.bytes else float("inf")
+
+
+@dataclass(frozen=True)
+class FlopCount:
+    """The counted cost of one forward pass over ``batch`` items."""
+
+    batch: int
+    flops: int
+    bytes: int
+    ops: tuple[OpCost, ...]
+    source: str
+    uncounted: tuple[str, ...] = ()
+
+    @property
+    def macs(self) -> int:
+        return self.flops // 2
+
+    @property
+    def flops_per_item(self) -> float:
+        return self.flops / self.batch
+
+    @property
+    def macs_per_item(self) -> float:
+        return self.macs / self.batch
+
+    def layers(self) -> list[LayerCost]:
+        """Costs aggregated per layer, in execution order."""
+        totals: dict[str, list[int]] = {}
+        kinds: dict[str, str] = {}
+        for op in self.ops:
+            entry = totals.setdefault(op.layer, [0, 0])
+            entry[0] += op.flops
+            entry[1] += op.bytes
+            kinds.setdefault(op.layer, op.op)
+        return [LayerCost(name=name, kind=kinds[name], flops=f, bytes=b) for name, (f, b) in totals.items()]
+
+
+def _tensor_bytes(tree: Any) -> int:
+    total = 0
+    stack = [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, torch.Tensor):
+            total += item.numel() * item.element_size()
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+    return total
+
+
+def _cpu_flash_sdpa_flop(query_shape: Any, key_shape: Any, value_shape: Any, *args: Any,
+                         out_shape: Any = None, **kwargs: Any) -> int:
+    # aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, ...): q (B, H, Sq, D), k (B, H, Sk, D).
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+def _extra_formulas() -> dict[Any, Any]:
+    aten = torch.ops.aten
+    extra = {}
+    for name in ("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_fused_attention_overrideable"):
+        if hasattr(aten, name):
+            extra[getattr(aten, name)] = _cpu_flash_sdpa_flop
+    return extra
+
+
+class _CostCounter(FlopCounterMode):
+    """FlopCounterMode that also records bytes moved and the innermost module of each counted op."""
+
+    def __init__(self) -> None:
+        super().__init__(display=False, custom_mapping=_extra_formulas())
+        self.records: list[OpCost] = []
+
+    def _count_flops(self, func_packet: Any, out: Any, args: Any, kwargs: Any) -> Any:
+        if func_packet in self.flop_registry:
+            flops = int(self.flop_registry[func_packet](*args, **kwargs, out_val=out))
+            parents = [p for p in self.mod_tracker.parents if p != "Global"]
+            layer = max(parents, key=lambda p: (p.count("."), len(p))) if parents else "(top level)"
+            moved = _tensor_bytes(args) + _tensor_bytes(kwargs) + _tensor_bytes(out)
+            self.records.append(OpCost(layer=layer, op=str(func_packet).split(".")[-1], flops=flops, bytes=moved))
+        return super()._count_flops(func_packet, out, args, kwargs)
+
+
+def count_torch_flops(module: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> FlopCount:
+    """Count one forward pass of ``module(**inputs)``; the batch size is the inputs' leading dim."""
+    batch = int(next(iter(inputs.values())).shape[0])
+    counter = _CostCounter()
+    with counter, torch.inference_mode():
+        module(**inputs)
+    flops = sum(r.flops for r in counter.records)
+    total_flops = int(counter.get_total_flops())
+    if flops != total_flops:  # both come from the same registry; a mismatch means a tracking bug
+        log.warning("per-op FLOPs (%d) differ from FlopCounterMode's total (%d)", flops, total_flops)
+    return FlopCount(batch=batch, flops=total_flops, bytes=sum(r.bytes for r in counter.records),
+                     ops=tuple(counter.records), source="torch.utils.flop_counter")
+
+
+# ---------------------------------------------------------------------------------------- ONNX
+_ONNX_DTYPE_BYTES = {1: 4, 2: 1, 3: 1, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 16: 2}
+
+
+def count_onnx_flops(path: Path, inputs: dict[str, np.ndarray]) -> FlopCount:
+    """Count MatMul / Gemm / Conv FLOPs of an ONNX graph for the given concrete inputs.
+
+    Ops whose operand shapes shape inference cannot resolve are listed in ``uncounted``.
+    """
+    import onnx
+    from onnx import shape_inference
+
+    model = onnx.load(str(path))
+    batch = int(next(iter(inputs.values())).shape[0])
+    for graph_input in model.graph.input:
+        if graph_input.name in inputs:
+            dims = graph_input.type.tensor_type.shape.dim
+            for dim, size in zip(dims, inputs[graph_input.name].shape):
+                dim.ClearField("dim_param")
+                dim.dim_value = int(size)
+    inferred = shape_inference.infer_shapes(model, data_prop=True)
+    shapes: dict[str, tuple[tuple[int, ...] | None, int]] = {}
+    for value in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
+        tensor_type = value.type.tensor_type
+        dims = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in tensor_type.shape.dim)
+        shapes[value.name] = (None if -1 in dims else dims, _ONNX_DTYPE_BYTES.get(tensor_type.elem_type, 4))
+    for init in inferred.graph.initializer:
+        shapes[init.name] = (tuple(init.dims), _ONNX_DTYPE_BYTES.get(init.data_type, 4))
+
+    def shape(name: str) -> tuple[int, ...] | None:
+        return shapes.get(name, (None, 4))[0]
+
+    def nbytes(name: str) -> int:
+        dims, size = shapes.get(name, (None, 4))
+        return int(np.prod(dims)) * size if dims is not None else 0
+
+    ops: list[OpCost] = []
+    uncounted: list[str] = []
+    for index, node in enumerate(inferred.graph.node):
+        if node.op_type not in ("MatMul", "Gemm", "Conv"):
+            continue
+        label = node.name or f"{node.op_type}_{index}"
+        a, b, out = shape(node.input[0]), shape(node.input[1]), shape(node.output[0])
+        if a is None or b is None or out is None:
+            uncounted.append(label)
+            continue
+        if node.op_type == "MatMul":
+            k = a[-1]
+            flops = 2 * int(np.prod(out)) * k
+        elif node.op_type == "Gemm":
+            trans_a = next((attr.i for attr in node.attribute if attr.name == "transA"), 0)
+            k = a[0] if trans_a else a[-1]
+            flops = 2 * int(np.prod(out)) * k
+        else:  # Conv: weight (Cout, Cin/groups, kH, kW); each output element costs Cin/groups * k MACs
+            flops = 2 * int(np.prod(out)) * int(np.prod(b[1:]))
+        moved = sum(nbytes(name) for name in node.input if name) + nbytes(node.output[0])
+        ops.append(OpCost(layer=label, op=node.op_type, flops=int(flops), bytes=int(moved)))
+    if uncounted:
+        log.warning("could not resolve shapes of %d ONNX ops; their FLOPs are not counted: %s",
+                    len(uncounted), ", ".join(uncounted[:5]))
+    return FlopCount(batch=batch, flops=sum(o.flops for o in ops), bytes=sum(o.bytes for o in ops), ops=tuple(ops),
+                     source="onnx-graph", uncounted=tuple(uncounted))
+
+
+def layer_kinds(module: torch.nn.Module) -> dict[str, str]:
+    """Module path (as FlopCounterMode names it) -> class name, for labelling layers."""
+    root = type(module).__name__
+    kinds: dict[str, str] = defaultdict(str)
+    for name, sub in module.named_modules():
+        kinds[f"{root}.{name}" if name else root] = type(sub).__name__
+    return dict(kinds)

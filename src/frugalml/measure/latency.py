@@ -1,0 +1,174 @@
+"""The latency harness: warm-up, then timed iterations until the median is known well enough.
+
+Stopping rule. After ``min_iters`` timed iterations, and then whenever the sample has grown by a
+tenth (at least ``check_every`` iterations), the distribution-free 95% confidence interval of the
+median (from binomial order statistics: a sort of the samples, nothing else) is computed. Timing
+stops as soon as its width is at most ``rel_ci`` of the median ("converged"), or when ``max_time_s``
+of timed work has passed ("time_cap"), or after ``max_iters`` ("max_iters"). The check is kept that
+cheap on purpose: a bootstrap between iterations would evict the model from the caches and slow
+the next iterations of a small model by several percent. The reported CI of p50 is the bootstrap
+one, computed once at the end.
+
+Timers. On the CPU an iteration is timed with a monotonic clock around the call and the runner's
+synchronize. On CUDA it is timed with CUDA events recorded on the stream around the call, then
+synchronised, so the time is the device's and the launch overhead is included, as a caller sees it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from frugalml._validate import check_positive_int
+from frugalml.errors import InvalidArgumentError
+
+__all__ = ["LatencyStats", "measure_latency", "cpu_timer", "cuda_timer", "summarize", "median_ci", "order_statistic_ci"]
+
+Timer = Callable[[Callable[[], object]], float]  # runs fn once, returns seconds
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Latency of one batch size, in milliseconds, from ``n`` timed iterations."""
+
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    mean: float
+    std: float
+    min: float
+    max: float
+    p50_ci_low: float
+    p50_ci_high: float
+    n: int
+    warmup: int
+    stop_reason: str
+    timed_s: float
+
+    def to_dict(self) -> dict[str, float | int | str]:
+        return asdict(self)
+
+
+def cpu_timer(synchronize: Callable[[], None] = lambda: None,
+              clock: Callable[[], float] = time.perf_counter) -> Timer:
+    def time_once(fn: Callable[[], object]) -> float:
+        start = clock()
+        fn()
+        synchronize()
+        return clock() - start
+
+    return time_once
+
+
+def cuda_timer() -> Timer:
+    import torch
+
+    def time_once(fn: Callable[[], object]) -> float:
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3  # elapsed_time is in ms
+
+    return time_once
+
+
+def median_ci(samples_s: np.ndarray, *, confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap confidence interval of the median (same units as the samples)."""
+    from scipy.stats import bootstrap
+
+    if len(samples_s) < 2 or float(np.ptp(samples_s)) == 0.0:
+        value = float(np.median(samples_s))
+        return value, value
+    result = bootstrap((samples_s,), np.median, n_resamples=999, confidence_level=confidence, method="percentile",
+                       vectorized=True, rng=np.random.default_rng(seed))
+    low, high = result.confidence_interval
+    return float(low), float(high)
+
+
+def order_statistic_ci(samples_s: np.ndarray, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Distribution-free CI of the median: the order statistics that bracket it with ``confidence``."""
+    from scipy.stats import binom
+
+    n = len(samples_s)
+    ordered = np.sort(samples_s)
+    if n < 6:  # too few samples for a 95% interval inside the range
+        return float(ordered[0]), float(ordered[-1])
+    k = int(binom.ppf((1 - confidence) / 2, n, 0.5))
+    low_index = max(k - 1, 0)
+    return float(ordered[low_index]), float(ordered[n - 1 - low_index])
+
+
+def summarize(samples_s: np.ndarray, *, warmup: int, stop_reason: str) -> LatencyStats:
+    ms = np.asarray(samples_s, dtype=np.float64) * 1e3
+    low, high = median_ci(ms)
+    p50, p90, p95, p99 = np.percentile(ms, [50, 90, 95, 99])
+    return LatencyStats(p50=float(p50), p90=float(p90), p95=float(p95), p99=float(p99), mean=float(ms.mean()),
+                        std=float(ms.std(ddof=1)) if len(ms) > 1 else 0.0, min=float(ms.min()), max=float(ms.max()),
+                        p50_ci_low=low, p50_ci_high=high, n=len(ms), warmup=warmup, stop_reason=stop_reason,
+                        timed_s=float(ms.sum() / 1e3))
+
+
+def measure_latency(
+    fn: Callable[[], object],
+    *,
+    timer: Timer | None = None,
+    warmup_iters: int = 3,
+    warmup_s: float = 0.2,
+    min_iters: int = 10,
+    max_iters: int = 5000,
+    max_time_s: float = 10.0,
+    rel_ci: float = 0.02,
+    check_every: int = 5,
+) -> tuple[LatencyStats, np.ndarray]:
+    """Time ``fn`` until the stopping rule above holds; returns the stats and the samples in seconds.
+
+    Warm-up runs ``warmup_iters`` iterations and continues until ``warmup_s`` has passed (capped at a
+    quarter of ``max_time_s``), so lazy initialisation, allocator growth and caches stay out of the numbers.
+    """
+    check_positive_int(min_iters, "min_iters")
+    check_positive_int(max_iters, "max_iters")
+    check_positive_int(check_every, "check_every")
+    if max_iters < min_iters:
+        raise InvalidArgumentError("max_iters", max_iters, f"must be >= min_iters ({min_iters})", "Raise max_iters.")
+    if not (isinstance(warmup_iters, int) and warmup_iters >= 0):
+        raise InvalidArgumentError("warmup_iters", warmup_iters, "must be an integer >= 0", "Pass e.g. 3.")
+    for name, value in (("max_time_s", max_time_s), ("rel_ci", rel_ci)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise InvalidArgumentError(name, value, "must be a positive finite number", f"Pass e.g. {name}=10.")
+    if warmup_s < 0:
+        raise InvalidArgumentError("warmup_s", warmup_s, "must be >= 0", "Pass e.g. warmup_s=0.2.")
+    timer = timer or cpu_timer()
+
+    warmed, warm_elapsed = 0, 0.0
+    while warmed < warmup_iters or (warm_elapsed < min(warmup_s, max_time_s / 4) and warmed < max_iters):
+        warm_elapsed += timer(fn)
+        warmed += 1
+
+    samples: list[float] = []
+    elapsed = 0.0
+    next_check = min_iters
+    stop_reason = "max_iters"
+    while len(samples) < max_iters:
+        duration = timer(fn)
+        samples.append(duration)
+        elapsed += duration
+        if len(samples) >= next_check:
+            array = np.asarray(samples)
+            low, high = order_statistic_ci(array)
+            median = float(np.median(array))
+            if median > 0 and (high - low) <= rel_ci * median:
+                stop_reason = "converged"
+                break
+            next_check = len(samples) + max(check_every, len(samples) // 10)
+        if elapsed >= max_time_s and len(samples) >= min_iters:
+            stop_reason = "time_cap"
+            break
+    array = np.asarray(samples)
+    return summarize(array, warmup=warmed, stop_reason=stop_reason), array

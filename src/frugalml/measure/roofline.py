@@ -1,0 +1,182 @@
+"""Roofline analysis: is the model (and each layer) limited by memory bandwidth or by compute?
+
+For a workload of F FLOPs moving B bytes, arithmetic intensity I = F / B (FLOP/byte). A device
+with peak compute P (FLOP/s) and bandwidth W (bytes/s) can attain at most min(P, I * W). The
+ridge point is I* = P / W: below it the work is memory-bound, above it compute-bound. The
+achieved rate is F divided by the measured time; its fraction of the attainable roof says how
+much headroom a better kernel or runtime could find.
+
+The whole model's point uses the median latency of each batch size. Layer points use per-layer
+times from forward hooks (PyTorch models), which add a small overhead per layer and, on CUDA, a
+synchronisation per layer; they rank layers, the whole-model point is the one to quote.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from frugalml.measure.devices import DeviceSpec
+from frugalml.measure.flops import FlopCount
+
+__all__ = ["RooflinePoint", "LayerPoint", "Roofline", "roofline_point", "time_layers", "precision_of"]
+
+
+def precision_of(module: torch.nn.Module | None) -> str:
+    """The precision matrix products run at: the dominant parameter dtype, and TF32 if enabled."""
+    if module is None:
+        return "fp32"
+    counts: dict[torch.dtype, int] = {}
+    for p in module.parameters():
+        counts[p.dtype] = counts.get(p.dtype, 0) + p.numel()
+    dtype = max(counts, key=lambda d: counts[d]) if counts else torch.float32
+    if dtype == torch.bfloat16:
+        return "bf16"
+    if dtype == torch.float16:
+        return "fp16"
+    if dtype == torch.float32 and torch.get_float32_matmul_precision() != "highest":
+        return "tf32"
+    return "fp32"
+
+
+@dataclass(frozen=True)
+class RooflinePoint:
+    flops: float
+    bytes: float
+    intensity: float
+    bound: str  # "memory" | "compute" | "unknown"
+    attainable_flops_per_s: float | None
+    achieved_flops_per_s: float | None
+    fraction_of_roof: float | None
+
+
+@dataclass(frozen=True)
+class LayerPoint(RooflinePoint):
+    name: str = ""
+    kind: str = ""
+    time_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class Roofline:
+    device: DeviceSpec
+    precision: str
+    peak_flops_per_s: float
+    bandwidth_bytes_per_s: float
+    ridge_intensity: float
+    by_batch: dict[int, RooflinePoint]
+    layer_batch: int
+    layers: list[LayerPoint]
+
+    @property
+    def bound(self) -> str:
+        """The whole model's bound at ``layer_batch`` (the largest batch profiled)."""
+        return self.by_batch[self.layer_batch].bound
+
+    def to_dict(self) -> dict[str, Any]:
+        main = self.by_batch[self.layer_batch]
+        return {
+            "bound": self.bound,
+            "batch": self.layer_batch,
+            "arithmetic_intensity": main.intensity,
+            "achieved_flops_per_s": main.achieved_flops_per_s,
+            "fraction_of_roof": main.fraction_of_roof,
+            "precision": self.precision,
+            "peak_flops_per_s": self.peak_flops_per_s,
+            "bandwidth_bytes_per_s": self.bandwidth_bytes_per_s,
+            "ridge_intensity": self.ridge_intensity,
+            "device": self.device.to_dict(),
+            "by_batch": {str(b): asdict(p) for b, p in self.by_batch.items()},
+            "layers": [asdict(layer) for layer in self.layers],
+        }
+
+
+def _finite(x: float) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+def roofline_point(flops: float, moved: float, seconds: float | None, peak: float, bandwidth: float) -> RooflinePoint:
+    intensity = flops / moved if moved else float("inf")
+    if not (_finite(peak) and _finite(bandwidth)) or flops == 0:
+        bound, attainable = "unknown", None
+    else:
+        attainable = min(peak, intensity * bandwidth)
+        bound = "memory" if intensity < peak / bandwidth else "compute"
+    achieved = flops / seconds if seconds and seconds > 0 else None
+    fraction = achieved / attainable if achieved is not None and attainable else None
+    return RooflinePoint(flops=float(flops), bytes=float(moved), intensity=float(intensity), bound=bound,
+                         attainable_flops_per_s=attainable, achieved_flops_per_s=achieved, fraction_of_roof=fraction)
+
+
+def time_layers(module: torch.nn.Module, call: Callable[[], object], layer_names: list[str], *,
+                repeats: int = 5, synchronize: Callable[[], None] = lambda: None) -> dict[str, float]:
+    """Median own time (seconds) of each named layer over ``repeats`` forward passes.
+
+    Names are as FlopCounterMode gives them (``RootClass.child.grandchild``). A layer's own time is
+    its hooked time minus that of the named layers nested in it.
+    """
+    root = type(module).__name__
+    modules: dict[str, torch.nn.Module] = {}
+    for name in layer_names:
+        path = name.split(".", 1)[1] if "." in name else ""
+        if name.split(".", 1)[0] != root:
+            continue
+        try:
+            modules[name] = module.get_submodule(path) if path else module
+        except AttributeError:
+            continue
+    call()  # warm-up, untimed
+    totals: dict[str, list[float]] = {name: [] for name in modules}
+    starts: dict[str, float] = {}
+    handles = []
+    for name, sub in modules.items():
+        def pre(_m: Any, _a: Any, name: str = name) -> None:
+            synchronize()
+            starts[name] = time.perf_counter()
+
+        def post(_m: Any, _a: Any, _o: Any, name: str = name) -> None:
+            synchronize()
+            totals[name].append(time.perf_counter() - starts[name])
+
+        handles.append(sub.register_forward_pre_hook(pre))
+        handles.append(sub.register_forward_hook(post))
+    try:
+        for _ in range(repeats):
+            call()
+    finally:
+        for handle in handles:
+            handle.remove()
+    medians = {name: float(np.median(v)) if v else 0.0 for name, v in totals.items()}
+    own = {}
+    for name, total in medians.items():
+        inside = [o for o in medians if o.startswith(name + ".")]
+        # Only the outermost named layers inside this one: deeper ones are already in their time.
+        direct = [o for o in inside if not any(o.startswith(mid + ".") for mid in inside if mid != o)]
+        own[name] = max(total - sum(medians[o] for o in direct), 0.0)
+    return own
+
+
+def build_roofline(*, device: DeviceSpec, precision: str, counts: dict[int, FlopCount],
+                   seconds_by_batch: dict[int, float], layer_times: dict[str, float] | None,
+                   layer_kinds: dict[str, str] | None = None) -> Roofline:
+    """Assemble the whole-model points per batch and the per-layer points at the largest batch."""
+    peak, bandwidth = device.peak_for(precision), device.bandwidth_bytes_per_s
+    by_batch = {b: roofline_point(c.flops, c.bytes, seconds_by_batch.get(b), peak, bandwidth)
+                for b, c in sorted(counts.items())}
+    layer_batch = max(counts)
+    layers = []
+    for cost in counts[layer_batch].layers():
+        seconds = (layer_times or {}).get(cost.name)
+        point = roofline_point(cost.flops, cost.bytes, seconds, peak, bandwidth)
+        layers.append(LayerPoint(**asdict(point), name=cost.name,
+                                 kind=(layer_kinds or {}).get(cost.name, cost.kind),
+                                 time_ms=seconds * 1e3 if seconds is not None else None))
+    ridge = peak / bandwidth if _finite(peak) and _finite(bandwidth) else float("nan")
+    return Roofline(device=device, precision=precision, peak_flops_per_s=peak, bandwidth_bytes_per_s=bandwidth,
+                    ridge_intensity=ridge, by_batch=by_batch, layer_batch=layer_batch, layers=layers)

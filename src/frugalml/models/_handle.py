@@ -1,0 +1,288 @@
+"""`ModelHandle`, the one type everything downstream works on, and the runners that execute it.
+
+A handle wraps a loaded model of any format behind one surface:
+
+- ``input_spec`` says whether the model reads text (through ``tokenizer``) or tensors (per-item shape);
+- ``encode(items, seq_len)`` turns raw items (strings, or arrays of the per-item shape) into the
+  model's inputs, as numpy arrays keyed by input name;
+- ``predict(items)`` returns a numpy array (logits, embeddings or values), shape ``(n, ...)``;
+- ``runner(runtime, device, threads)`` gives a :class:`Runner` whose call is the bare forward pass
+  on prepared inputs: what the profiler times.
+
+For torch-backed formats ``module`` is an ``nn.Module`` whose ``forward`` takes the encoded inputs
+as keyword tensors (``input_ids``, ``attention_mask`` for text; ``x`` for tensors) and returns one
+tensor, so every torch technique sees the same calling convention.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import torch
+
+from frugalml._validate import check_choice, check_positive_int
+from frugalml.errors import InvalidArgumentError, MeasurementError
+
+__all__ = ["ModelHandle", "InputSpec", "Runner", "Format", "Task", "FORMATS", "TASKS", "RUNTIMES"]
+
+log = logging.getLogger(__name__)
+
+Format = Literal["torch", "hf", "sentence-transformers", "onnx"]
+Task = Literal["classification", "embedding", "regression"]
+FORMATS: tuple[str, ...] = ("torch", "hf", "sentence-transformers", "onnx")
+TASKS: tuple[str, ...] = ("classification", "embedding", "regression")
+RUNTIMES: tuple[str, ...] = ("torch", "onnxruntime")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What one item of model input is.
+
+    Attributes:
+        kind: ``"text"`` (strings through a tokenizer) or ``"tensor"``.
+        item_shape: per-item tensor shape for tensor models, e.g. ``(64,)`` or ``(1, 8, 8)``.
+        dtype: numpy dtype name of tensor inputs.
+        max_length: the longest token sequence a text model accepts.
+        names: the model's input names, in order.
+    """
+
+    kind: Literal["text", "tensor"]
+    item_shape: tuple[int, ...] | None = None
+    dtype: str = "float32"
+    max_length: int | None = None
+    names: tuple[str, ...] = ("x",)
+
+
+class Runner(Protocol):
+    """Executes a model on prepared inputs; what the profiler times."""
+
+    runtime: str
+    device: str
+
+    def prepare(self, items: Sequence[Any], seq_len: int | None) -> Any:
+        """Encode ``items`` and place them where the forward pass reads them (device memory)."""
+
+    def __call__(self, inputs: Any) -> Any:
+        """The forward pass. On CUDA it may return before the device finishes: see synchronize."""
+
+    def synchronize(self) -> None:
+        """Wait until the device has finished queued work."""
+
+    def to_numpy(self, outputs: Any) -> np.ndarray:
+        """Outputs of ``__call__`` as a numpy array."""
+
+
+@dataclass(eq=False)
+class ModelHandle:
+    """A loaded model, format-independent. See the module docstring."""
+
+    name: str
+    format: Format
+    task: Task | None
+    input_spec: InputSpec
+    module: torch.nn.Module | None = None
+    onnx_path: Path | None = None
+    tokenizer: Any = None
+    example_inputs: np.ndarray | list[str] | None = None
+    weight_files: tuple[Path, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"ModelHandle(name={self.name!r}, format={self.format!r}, task={self.task!r}, input={self.input_spec.kind})"
+
+    # ------------------------------------------------------------------ encoding
+    def encode(self, items: Sequence[Any] | np.ndarray, seq_len: int | None = None) -> dict[str, np.ndarray]:
+        """Model inputs for a batch of raw items, as numpy arrays keyed by input name.
+
+        Text is padded (or truncated) to exactly ``seq_len`` tokens, so a batch has a fixed shape
+        ``(batch, seq_len)``; with ``seq_len=None`` it pads to the longest item in the batch.
+        """
+        spec = self.input_spec
+        if spec.kind == "text":
+            if self.tokenizer is None:
+                raise InvalidArgumentError("model", self.name, "is a text model without a tokenizer",
+                                           "Load it from a directory that holds tokenizer.json.")
+            texts = [str(t) for t in items]
+            if seq_len is not None:
+                check_positive_int(seq_len, "seq_len", maximum=spec.max_length)
+                enc = self.tokenizer(texts, padding="max_length", truncation=True, max_length=seq_len,
+                                     return_tensors="np")
+            else:
+                enc = self.tokenizer(texts, padding="longest", truncation=True, max_length=spec.max_length,
+                                     return_tensors="np")
+            out = {"input_ids": enc["input_ids"].astype(np.int64),
+                   "attention_mask": enc["attention_mask"].astype(np.int64)}
+            if "token_type_ids" in spec.names:
+                out["token_type_ids"] = np.zeros_like(out["input_ids"])
+            return out
+        array = np.asarray(items, dtype=np.dtype(spec.dtype))
+        if spec.item_shape is not None and tuple(array.shape[1:]) != tuple(spec.item_shape):
+            if array.ndim >= 1 and int(np.prod(array.shape[1:])) == int(np.prod(spec.item_shape)):
+                array = array.reshape((len(array), *spec.item_shape))
+            else:
+                raise InvalidArgumentError("inputs", f"shape {array.shape}",
+                                           f"items must have shape {spec.item_shape}",
+                                           "Pass data whose rows match the model's input.")
+        return {spec.names[0]: array}
+
+    # ------------------------------------------------------------------ running
+    def runner(self, runtime: str = "torch", device: str = "cpu", threads: int | None = None) -> Runner:
+        """A runner for this model on ``runtime`` (torch | onnxruntime) and ``device`` (cpu | cuda)."""
+        check_choice(runtime, "runtime", RUNTIMES)
+        check_choice(device, "device", ("cpu", "cuda"))
+        if threads is not None:
+            check_positive_int(threads, "threads", maximum=1024)
+        if device == "cuda" and not torch.cuda.is_available():
+            raise MeasurementError("device", device, "no CUDA GPU is visible to PyTorch on this machine",
+                                   "Use --device cpu, or run on a machine with an NVIDIA GPU and CUDA drivers.")
+        if runtime == "torch":
+            if self.module is None:
+                raise InvalidArgumentError("runtime", runtime, f"{self.format} models cannot run on PyTorch",
+                                           "Use --runtime onnxruntime for ONNX models.")
+            return TorchRunner(self, device=device, threads=threads)
+        return OnnxRunner(self, device=device, threads=threads)
+
+    def predict(self, items: Sequence[Any] | np.ndarray, *, batch_size: int = 32, seq_len: int | None = None,
+                runtime: str = "torch", device: str = "cpu") -> np.ndarray:
+        """Model outputs for ``items`` as one numpy array, computed in batches of ``batch_size``."""
+        check_positive_int(batch_size, "batch_size")
+        if self.module is None and runtime == "torch":
+            runtime = "onnxruntime"
+        run = self.runner(runtime, device)
+        outputs = []
+        for start in range(0, len(items), batch_size):
+            batch = items[start:start + batch_size]
+            outputs.append(run.to_numpy(run(run.prepare(batch, seq_len))))
+        if not outputs:
+            raise InvalidArgumentError("items", items, "is empty", "Pass at least one item.")
+        return np.concatenate(outputs, axis=0)
+
+    def export_onnx(self, path: Path, *, seq_len: int = 16, opset: int = 17) -> Path:
+        """Export the torch module to ONNX with dynamic batch (and sequence) axes."""
+        if self.module is None:
+            if self.onnx_path is None:
+                raise InvalidArgumentError("model", self.name, "has neither a torch module nor an ONNX file",
+                                           "Load the model with load_model().")
+            return self.onnx_path
+        sample = self.example_inputs if self.example_inputs is not None else ["an example sentence"] * 2
+        encoded = self.encode(sample[:2], seq_len=seq_len if self.input_spec.kind == "text" else None)
+        names = list(encoded)
+        tensors = tuple(torch.tensor(encoded[n]) for n in names)
+        dynamic = {n: ({0: "batch", 1: "sequence"} if self.input_spec.kind == "text" else {0: "batch"}) for n in names}
+        dynamic["output"] = {0: "batch"}
+        module = _PositionalAdapter(self.module, names).eval()
+        with contextlib.ExitStack() as stack:
+            import warnings
+
+            stack.enter_context(warnings.catch_warnings())
+            warnings.simplefilter("ignore")
+            stack.enter_context(torch.inference_mode(False))
+            stack.enter_context(torch.no_grad())
+            # The TorchScript-based exporter is fast and handles the encoder models in the zoo;
+            # it is deprecated upstream, so the dynamo exporter is the fallback.
+            try:
+                torch.onnx.export(module, tensors, str(path), input_names=names, output_names=["output"],
+                                  dynamic_axes=dynamic, opset_version=opset, dynamo=False)
+            except Exception as exc:  # noqa: BLE001 - any exporter failure falls back to the other one
+                log.info("TorchScript ONNX export failed (%s); trying the dynamo exporter", exc)
+                torch.onnx.export(module, tensors, str(path), input_names=names, output_names=["output"],
+                                  dynamic_axes=dynamic, opset_version=opset, dynamo=True)
+        return path
+
+
+class _PositionalAdapter(torch.nn.Module):
+    """Calls a keyword-input module with positional tensors, for the ONNX exporter."""
+
+    def __init__(self, module: torch.nn.Module, names: list[str]) -> None:
+        super().__init__()
+        self.inner = module
+        self.names = names
+
+    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        return self.inner(**dict(zip(self.names, tensors)))
+
+
+class TorchRunner:
+    """Runs a handle's ``nn.Module`` eagerly under ``torch.inference_mode``."""
+
+    runtime = "torch"
+
+    def __init__(self, handle: ModelHandle, *, device: str, threads: int | None) -> None:
+        if handle.module is None:
+            raise InvalidArgumentError("runtime", "torch", f"{handle.format} models cannot run on PyTorch",
+                                       "Use --runtime onnxruntime for ONNX models.")
+        self.handle = handle
+        self.device = device
+        self.threads = threads if threads is not None else torch.get_num_threads()
+        if threads is not None:
+            # Thread count is process-wide in PyTorch; the runner sets it for its lifetime.
+            torch.set_num_threads(threads)
+        self.module = handle.module.to(device).eval()
+
+    def prepare(self, items: Sequence[Any], seq_len: int | None) -> dict[str, torch.Tensor]:
+        encoded = self.handle.encode(items, seq_len)
+        return {k: torch.tensor(v, device=self.device) for k, v in encoded.items()}
+
+    def __call__(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.module(**inputs)
+
+    def synchronize(self) -> None:
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+
+    def to_numpy(self, outputs: torch.Tensor) -> np.ndarray:
+        return outputs.detach().float().cpu().numpy()
+
+
+class OnnxRunner:
+    """Runs a handle through an ONNX Runtime session (exporting torch modules to ONNX first)."""
+
+    runtime = "onnxruntime"
+
+    def __init__(self, handle: ModelHandle, *, device: str, threads: int | None) -> None:
+        import onnxruntime as ort
+
+        self.handle = handle
+        self.device = device
+        path = handle.onnx_path
+        if path is None:
+            # Exported once per handle; the temporary folder lives as long as the handle.
+            tmp = handle.metadata.setdefault("_onnx_tmpdir", tempfile.TemporaryDirectory(prefix="frugalml-onnx-"))
+            path = Path(tmp.name) / "model.onnx"
+            if not path.exists():
+                handle.export_onnx(path)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads is not None:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        self.threads = threads if threads is not None else torch.get_num_threads()
+        providers = ["CPUExecutionProvider"]
+        if device == "cuda":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise MeasurementError("runtime", "onnxruntime", "this onnxruntime build has no CUDA provider",
+                                       "Install onnxruntime-gpu, or use --runtime torch on CUDA.")
+            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def prepare(self, items: Sequence[Any], seq_len: int | None) -> dict[str, np.ndarray]:
+        encoded = self.handle.encode(items, seq_len)
+        return {name: encoded[name] for name in self.input_names if name in encoded}
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        return self.session.run(None, inputs)[0]
+
+    def synchronize(self) -> None:
+        """ONNX Runtime's ``run`` returns host arrays, so work is done when it returns."""
+
+    def to_numpy(self, outputs: np.ndarray) -> np.ndarray:
+        return np.asarray(outputs, dtype=np.float32)

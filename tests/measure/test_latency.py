@@ -1,0 +1,111 @@
+"""The latency harness's stopping rule, on models of known timing (a simulated clock)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from frugalml.errors import InvalidArgumentError
+from frugalml.measure.latency import cpu_timer, measure_latency, median_ci
+
+
+class FakeModel:
+    """A 'model' whose every call takes a known time on a simulated clock."""
+
+    def __init__(self, durations: np.ndarray) -> None:
+        self.durations = durations
+        self.now = 0.0
+        self.calls = 0
+
+    def clock(self) -> float:
+        return self.now
+
+    def __call__(self) -> None:
+        self.now += float(self.durations[self.calls % len(self.durations)])
+        self.calls += 1
+
+
+def test_constant_timing_converges_at_min_iters() -> None:
+    model = FakeModel(np.array([0.004]))
+    stats, samples = measure_latency(model, timer=cpu_timer(clock=model.clock), warmup_iters=3, warmup_s=0,
+                                     min_iters=10)
+    assert stats.stop_reason == "converged" and stats.n == 10 and len(samples) == 10
+    assert stats.p50 == pytest.approx(4.0) and stats.p99 == pytest.approx(4.0) and stats.std < 1e-9
+    assert stats.warmup == 3 and model.calls == 13
+
+
+def test_noisy_timing_needs_more_iterations_then_converges() -> None:
+    rng = np.random.default_rng(0)
+    durations = 0.010 * (1 + 0.2 * rng.standard_normal(20000).clip(-3, 3))
+    model = FakeModel(durations)
+    stats, _ = measure_latency(model, timer=cpu_timer(clock=model.clock), warmup_s=0, min_iters=10,
+                               rel_ci=0.02, max_time_s=1e6)
+    assert stats.stop_reason == "converged" and stats.n > 10
+    assert (stats.p50_ci_high - stats.p50_ci_low) <= 0.02 * stats.p50
+    assert stats.p50_ci_low <= stats.p50 <= stats.p50_ci_high
+    assert stats.p50 == pytest.approx(10.0, rel=0.03)
+
+
+def test_time_cap_stops_a_hopelessly_noisy_model() -> None:
+    rng = np.random.default_rng(1)
+    model = FakeModel(rng.lognormal(mean=-4, sigma=2.0, size=50000))  # heavy tail: the CI stays wide
+    stats, _ = measure_latency(model, timer=cpu_timer(clock=model.clock), warmup_s=0, min_iters=10, rel_ci=1e-4,
+                               max_time_s=2.0, max_iters=100000)
+    assert stats.stop_reason == "time_cap"
+    assert stats.timed_s >= 2.0 and stats.timed_s - 2.0 <= stats.max / 1e3
+
+
+def test_max_iters() -> None:
+    rng = np.random.default_rng(2)
+    model = FakeModel(rng.lognormal(mean=-6, sigma=1.5, size=1000))
+    stats, _ = measure_latency(model, timer=cpu_timer(clock=model.clock), warmup_s=0, min_iters=5, max_iters=40,
+                               rel_ci=1e-6, max_time_s=1e9)
+    assert stats.stop_reason == "max_iters" and stats.n == 40
+
+
+def test_warmup_runs_for_warmup_seconds() -> None:
+    model = FakeModel(np.array([0.01]))
+    stats, _ = measure_latency(model, timer=cpu_timer(clock=model.clock), warmup_iters=1, warmup_s=0.5,
+                               max_time_s=10)
+    assert stats.warmup == 50  # 0.5 s of 10 ms iterations
+
+
+def test_percentiles_and_ci_on_known_samples() -> None:
+    samples = np.arange(1, 101) / 1e3  # 1..100 ms
+    low, high = median_ci(samples)
+    assert low < 0.0505 < high
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"min_iters": 0}, "min_iters"), ({"max_iters": 3, "min_iters": 10}, "max_iters"),
+    ({"max_time_s": 0}, "max_time_s"), ({"rel_ci": float("nan")}, "rel_ci"), ({"warmup_iters": -1}, "warmup_iters"),
+])
+def test_bad_arguments(kwargs: dict, name: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=name):
+        measure_latency(lambda: None, **kwargs)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(min_value=1e-6, max_value=1.0), min_size=1, max_size=50))
+def test_stats_are_ordered_for_any_timings(durations: list[float]) -> None:
+    model = FakeModel(np.array(durations))
+    stats, samples = measure_latency(model, timer=cpu_timer(clock=model.clock), warmup_iters=0, warmup_s=0,
+                                     min_iters=1, max_iters=60, max_time_s=1e9)
+    assert stats.min <= stats.p50 <= stats.p90 <= stats.p95 <= stats.p99 <= stats.max
+    assert stats.p50_ci_low <= stats.p50 + 1e-9 and stats.p50 <= stats.p50_ci_high + 1e-9
+    assert stats.n == len(samples)
+
+
+def test_order_statistic_ci_brackets_the_median() -> None:
+    from frugalml.measure.latency import order_statistic_ci
+
+    rng = np.random.default_rng(3)
+    samples = rng.exponential(1.0, 400)
+    low, high = order_statistic_ci(samples)
+    assert low < np.median(samples) < high
+    boot_low, boot_high = median_ci(samples)
+    # Both are 95% intervals of the same median: they agree to within a few order statistics.
+    assert abs(low - boot_low) < 0.1 and abs(high - boot_high) < 0.1
+    assert order_statistic_ci(np.array([3.0, 1.0, 2.0])) == (1.0, 3.0)

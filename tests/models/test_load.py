@@ -1,0 +1,145 @@
+"""Model loading: every format, the zoo, and every refusal path."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from frugalml import load_model
+from frugalml.errors import InvalidArgumentError, ModelLoadError, UnsafeFormatError
+from frugalml.models import DigitsMLP
+
+
+def test_minilm_matches_sentence_transformers(minilm) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    texts = ["The cat sat on the mat.", "Return the number of items in a container.", "short"]
+    ours = minilm.predict(texts)
+    reference = SentenceTransformer(minilm.metadata["source_dir"], device="cpu").encode(texts)
+    assert ours.shape == (3, 384)
+    np.testing.assert_allclose(ours, reference, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    assert minilm.format == "sentence-transformers" and minilm.task == "embedding"
+
+
+def test_minilm_fixed_length_padding_keeps_embeddings(minilm) -> None:
+    texts = ["Open the file and return a stream."]
+    np.testing.assert_allclose(minilm.predict(texts, seq_len=64), minilm.predict(texts), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["digits-mlp", "digits-cnn"])
+def test_digits_zoo_models_are_accurate(name: str) -> None:
+    from frugalml import load_dataset
+
+    handle = load_model(f"zoo:{name}")
+    test = load_dataset("zoo:digits", split="test")
+    logits = handle.predict(test.features())
+    accuracy = float((logits.argmax(1) == test.labels()).mean())
+    assert accuracy >= 0.95
+    assert handle.metadata["test_accuracy"] == pytest.approx(accuracy, abs=1e-6)
+    assert handle.weight_files[0].suffix == ".safetensors"
+
+
+def test_torch_module_with_example_inputs() -> None:
+    module = DigitsMLP()
+    handle = load_model(module, example_inputs=torch.randn(4, 64), task="classification")
+    assert handle.format == "torch" and handle.input_spec.item_shape == (64,)
+    assert handle.predict(np.zeros((3, 64), dtype=np.float32)).shape == (3, 10)
+
+
+def test_torch_module_needs_example_inputs() -> None:
+    with pytest.raises(InvalidArgumentError, match="example_inputs"):
+        load_model(DigitsMLP())
+    with pytest.raises(ModelLoadError, match="forward failed"):
+        load_model(DigitsMLP(), example_inputs=torch.randn(4, 7))
+
+
+def test_onnx_round_trip(digits_mlp, tmp_path: Path) -> None:
+    path = digits_mlp.export_onnx(tmp_path / "mlp.onnx")
+    handle = load_model(path)
+    x = digits_mlp.example_inputs[:5]
+    np.testing.assert_allclose(handle.predict(x), digits_mlp.predict(x), atol=1e-4)
+    assert handle.format == "onnx" and handle.input_spec.item_shape == (64,)
+
+
+def test_text_onnx_needs_tokenizer(minilm, tmp_path: Path) -> None:
+    path = minilm.export_onnx(tmp_path / "minilm.onnx")
+    with pytest.raises(ModelLoadError, match="tokenizer.json"):
+        load_model(path)
+    minilm.tokenizer.save_pretrained(str(tmp_path))
+    handle = load_model(path, task="embedding")
+    np.testing.assert_allclose(handle.predict(["hello world"]), minilm.predict(["hello world"]), atol=1e-4)
+
+
+def test_pickles_are_refused_by_default(tmp_path: Path) -> None:
+    path = tmp_path / "model.pt"
+    torch.save(DigitsMLP(), path)
+    with pytest.raises(UnsafeFormatError, match="safetensors"):
+        load_model(path)
+    handle = load_model(path, trust_pickle=True, example_inputs=torch.randn(2, 64))
+    assert handle.predict(np.zeros((1, 64), dtype=np.float32)).shape == (1, 10)
+
+
+def test_state_dict_pickle_is_explained(tmp_path: Path) -> None:
+    path = tmp_path / "weights.pt"
+    torch.save(DigitsMLP().state_dict(), path)
+    with pytest.raises(ModelLoadError, match="not an nn.Module"):
+        load_model(path, trust_pickle=True, example_inputs=torch.randn(2, 64))
+
+
+def test_hf_dir_with_pickled_weights_is_refused(minilm, tmp_path: Path) -> None:
+    target = tmp_path / "model"
+    shutil.copytree(minilm.metadata["source_dir"], target)
+    (target / "model.safetensors").unlink()
+    (target / "pytorch_model.bin").write_bytes(b"not really a pickle")
+    with pytest.raises(UnsafeFormatError, match="trust-pickle"):
+        load_model(target)
+
+
+def test_corrupt_safetensors(minilm, tmp_path: Path) -> None:
+    target = tmp_path / "model"
+    shutil.copytree(minilm.metadata["source_dir"], target)
+    (target / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{garbage")
+    with pytest.raises(ModelLoadError, match="not a valid safetensors file"):
+        load_model(target)
+
+
+def test_corrupt_onnx(tmp_path: Path) -> None:
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(b"definitely not protobuf")
+    with pytest.raises(ModelLoadError, match="not a valid ONNX model"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("spec, error, match", [
+    ("zoo:minilmm", ModelLoadError, "Did you mean 'zoo:minilm'"),
+    ("/no/such/path", ModelLoadError, "no such file"),
+    ("", InvalidArgumentError, "must be zoo:NAME"),
+])
+def test_bad_specs(spec: str, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        load_model(spec)
+
+
+def test_unknown_format_and_bare_safetensors(tmp_path: Path) -> None:
+    weird = tmp_path / "model.xyz"
+    weird.write_text("x")
+    with pytest.raises(ModelLoadError, match="unknown model format"):
+        load_model(weird)
+    from safetensors.torch import save_file
+
+    bare = tmp_path / "w.safetensors"
+    save_file({"w": torch.zeros(2)}, str(bare))
+    with pytest.raises(ModelLoadError, match="architecture"):
+        load_model(bare)
+
+
+def test_wrong_task_for_zoo_model() -> None:
+    with pytest.raises(InvalidArgumentError, match="task"):
+        load_model("zoo:digits-mlp", task="embedding")
+    with pytest.raises(InvalidArgumentError, match="Did you mean 'embedding'"):
+        load_model("zoo:minilm", task="embeding")

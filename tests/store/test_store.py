@@ -1,0 +1,130 @@
+"""One store suite over SQLite and PostgreSQL: round trips, transactions, migrations, errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from sqlalchemy import inspect, text
+
+from frugalml.errors import InvalidArgumentError, StoreError
+from frugalml.store import Artifact, Measurement, open_store
+
+
+def test_round_trip(store_url: str) -> None:
+    store = open_store(store_url)
+    run = store.start_run("profile", name="zoo:x", config={"batch_sizes": [1, 8]}, env={"cpu": "test"})
+    run.finish(result={"latency_ms": {"1": {"p50": 1.5}}, "nan": float("nan")},
+               measurements=[Measurement("latency_p50", 1.5, "ms", batch=1, device="cpu", source="torch"),
+                             Measurement("size", 1024, "bytes"),
+                             Measurement("skipped", float("nan"), "ms")],
+               artifacts=[Artifact("model.safetensors", "ab" * 32, 1024)])
+    got = store.get_run(run.id)
+    assert got.status == "succeeded" and got.kind == "profile" and got.name == "zoo:x"
+    assert got.config == {"batch_sizes": [1, 8]} and got.env == {"cpu": "test"}
+    assert got.result == {"latency_ms": {"1": {"p50": 1.5}}, "nan": None}
+    assert [(m.name, m.value, m.unit, m.batch) for m in got.measurements] == [
+        ("latency_p50", 1.5, "ms", 1), ("size", 1024.0, "bytes", None)]
+    assert got.artifacts == [Artifact("model.safetensors", "ab" * 32, 1024)]
+    assert [e.what for e in got.events] == ["run.started", "run.succeeded"]
+    assert got.finished is not None and got.created.tzinfo is not None and got.duration_s >= 0
+    store.close()
+
+
+def test_failed_run_records_only_the_failure(store_url: str) -> None:
+    store = open_store(store_url)
+    run = store.start_run("profile", name="broken")
+    run.fail(RuntimeError("boom"))
+    got = store.get_run(run.id)
+    assert got.status == "failed" and got.error == "RuntimeError: boom"
+    assert got.measurements == [] and got.result is None
+    assert [e.what for e in got.events] == ["run.started", "run.failed"]
+    with pytest.raises(InvalidArgumentError, match="already finished"):
+        run.finish()
+
+
+def test_finish_is_atomic(store_url: str) -> None:
+    """A write that fails half-way leaves no measurement behind and the run still 'running'."""
+    store = open_store(store_url)
+    run = store.start_run("profile")
+    too_long = "x" * 200  # measurements.name is VARCHAR(128): PostgreSQL rejects it, SQLite does not check
+    with store.engine.begin() as conn:  # make SQLite fail too: a trigger that rejects the second row
+        if store.engine.dialect.name == "sqlite":
+            conn.execute(text("CREATE TRIGGER reject BEFORE INSERT ON measurements WHEN NEW.name = 'bad' "
+                              "BEGIN SELECT RAISE(ABORT, 'rejected'); END"))
+    bad = "bad" if store.engine.dialect.name == "sqlite" else too_long
+    with pytest.raises(StoreError, match="rolled back"):
+        run.finish(measurements=[Measurement("good", 1.0, "ms"), Measurement(bad, 2.0, "ms")])
+    got = store.get_run(run.id)
+    assert got.status == "running" and got.measurements == []
+
+
+def test_list_filters_and_order(store_url: str) -> None:
+    store = open_store(store_url)
+    ids = []
+    for kind in ("profile", "compress", "profile"):
+        run = store.start_run(kind)
+        run.finish()
+        ids.append(run.id)
+    failed = store.start_run("profile")
+    failed.fail("x")
+    assert [r.id for r in store.list_runs()] == [failed.id, *reversed(ids)]
+    assert [r.id for r in store.list_runs(kind="profile", status="succeeded")] == [ids[2], ids[0]]
+    assert len(store.list_runs(limit=2)) == 2
+    with pytest.raises(InvalidArgumentError, match="status"):
+        store.list_runs(status="done")
+    with pytest.raises(InvalidArgumentError, match="limit"):
+        store.list_runs(limit=0)
+
+
+def test_missing_run(store_url: str) -> None:
+    store = open_store(store_url)
+    with pytest.raises(StoreError, match="no such run"):
+        store.get_run(12345)
+    with pytest.raises(InvalidArgumentError, match="run_id"):
+        store.get_run(0)
+
+
+def test_schema_is_migrated_and_reopen_is_idempotent(store_url: str) -> None:
+    first = open_store(store_url)
+    first.start_run("profile").finish()
+    first.close()
+    second = open_store(store_url)
+    tables = set(inspect(second.engine).get_table_names())
+    assert {"runs", "measurements", "artifacts", "events", "alembic_version"} <= tables
+    with second.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+    assert len(second.list_runs()) == 1
+
+
+def test_events_audit_trail(store_url: str) -> None:
+    store = open_store(store_url)
+    store.record_event("store.note", detail={"why": "test", "x": math.inf})
+    events = store.events()
+    assert events[0].what == "store.note" and events[0].detail == {"why": "test", "x": None}
+    assert "@" in events[0].who
+
+
+def test_sqlite_uses_wal(sqlite_url: str) -> None:
+    store = open_store(sqlite_url)
+    with store.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+@pytest.mark.parametrize("url, match", [
+    ("not a url", "not a database URL"),
+    ("mysql://u:p@localhost/db", "not supported"),
+    ("postgresql+nosuchdriver://u:p@localhost/db", "no SQLAlchemy driver"),
+    ("postgresql+psycopg://u:secret@127.0.0.1:1/db", "cannot connect"),
+])
+def test_bad_urls(url: str, match: str) -> None:
+    with pytest.raises(StoreError, match=match) as info:
+        open_store(url)
+    assert "secret" not in str(info.value)  # passwords never appear in messages
+
+
+def test_unwritable_sqlite_path(tmp_path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreError, match="cannot create its folder"):
+        open_store(f"sqlite:///{blocker}/sub/runs.db")
