@@ -161,3 +161,22 @@ def test_gpu_table_matches_device_names() -> None:
     assert gpu_spec("NVIDIA H100 PCIe").name == "NVIDIA H100 PCIe"
     assert gpu_spec("NVIDIA A100-SXM4-80GB").name == "NVIDIA A100 80GB SXM"
     assert gpu_spec("Some Future GPU") is None
+
+
+def test_in_memory_module_size_and_threads() -> None:
+    from safetensors.torch import save
+
+    from frugalml import load_model
+    from frugalml.measure import model_size
+
+    module = torch.nn.Sequential(torch.nn.Linear(10, 20), torch.nn.ReLU(), torch.nn.Linear(20, 3))
+    handle = load_model(module, example_inputs=torch.randn(4, 10))
+    expected = len(save({k: v.contiguous() for k, v in module.state_dict().items()}))
+    assert model_size(handle) == expected
+    previous = torch.get_num_threads()
+    try:
+        p = profile(handle, batch_sizes=[2], threads=1, **FAST)
+    finally:
+        torch.set_num_threads(previous)
+    assert p.threads == 1 and p.env["threads"] == 1 and p.params == 10 * 20 + 20 + 20 * 3 + 3
+    assert p.bytes_per_param == pytest.approx(expected / p.params)
