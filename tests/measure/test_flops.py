@@ -57,7 +57,7 @@ def test_attention_is_counted_explicitly() -> None:
 def test_minilm_matches_the_analytic_encoder_formula(minilm) -> None:
     seq, layers, d, ff = 32, 6, 384, 1536
     inputs = {k: torch.tensor(v) for k, v in minilm.encode(["a sentence"] * 2, seq_len=seq).items()}
-    count = count_torch_flops(minilm.module, inputs)
+    count = count_torch_flops(minilm.module, inputs, kind="text")
     # Per token per layer: Q, K, V, O projections (4 d^2) and the FFN (2 d ff) MACs; attention
     # scores and weighted sum (2 s d) MACs. BertModel also runs its pooler (one d x d Linear on
     # the first token) although mean pooling ignores its output: counted, because it runs.

@@ -327,7 +327,7 @@ def _measure(handle: ModelHandle, *, data: Any, batches: list[int], seq_len: int
         if handle.module is not None:
             module = handle.module.to(device)
             tensors = {k: torch.tensor(v, device=device) for k, v in handle.encode(items[:batch], seq_len).items()}
-            counts[batch] = count_torch_flops(module, tensors)
+            counts[batch] = count_torch_flops(module, tensors, kind=handle.input_spec.kind)
         else:
             counts[batch] = count_onnx_flops(handle.onnx_path, handle.encode(items[:batch], seq_len))
     advance("FLOPs and bytes counted")

@@ -137,12 +137,15 @@ class _CostCounter(FlopCounterMode):
         return super()._count_flops(func_packet, out, args, kwargs)
 
 
-def count_torch_flops(module: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> FlopCount:
-    """Count one forward pass of ``module(**inputs)``; the batch size is the inputs' leading dim."""
+def count_torch_flops(module: torch.nn.Module, inputs: dict[str, torch.Tensor], *, kind: str = "tensor") -> FlopCount:
+    """Count one forward pass of ``module`` on ``inputs`` (keywords for ``kind="text"``, else one
+    positional tensor); the batch size is the inputs' leading dim."""
+    from frugalml.models._handle import call_module
+
     batch = int(next(iter(inputs.values())).shape[0])
     counter = _CostCounter()
     with counter, torch.inference_mode():
-        module(**inputs)
+        call_module(module, inputs, kind)
     flops = sum(r.flops for r in counter.records)
     total_flops = int(counter.get_total_flops())
     if flops != total_flops:  # both come from the same registry; a mismatch means a tracking bug

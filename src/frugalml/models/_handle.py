@@ -9,9 +9,10 @@ A handle wraps a loaded model of any format behind one surface:
 - ``runner(runtime, device, threads)`` gives a :class:`Runner` whose call is the bare forward pass
   on prepared inputs: what the profiler times.
 
-For torch-backed formats ``module`` is an ``nn.Module`` whose ``forward`` takes the encoded inputs
-as keyword tensors (``input_ids``, ``attention_mask`` for text; ``x`` for tensors) and returns one
-tensor, so every torch technique sees the same calling convention.
+For torch-backed formats ``module`` is an ``nn.Module`` that returns one tensor. Text models take
+the encoded inputs as keyword tensors (``input_ids``, ``attention_mask``); tensor models take their
+one input positionally, so any user module (an ``nn.Sequential`` too) works. :func:`call_module`
+applies that convention everywhere a module is run.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import torch
 from frugalml._validate import check_choice, check_positive_int
 from frugalml.errors import InvalidArgumentError, MeasurementError
 
-__all__ = ["ModelHandle", "InputSpec", "Runner", "Format", "Task", "FORMATS", "TASKS", "RUNTIMES"]
+__all__ = ["ModelHandle", "InputSpec", "Runner", "Format", "Task", "FORMATS", "TASKS", "RUNTIMES", "call_module"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,13 @@ class InputSpec:
     dtype: str = "float32"
     max_length: int | None = None
     names: tuple[str, ...] = ("x",)
+
+
+def call_module(module: torch.nn.Module, inputs: dict[str, torch.Tensor], kind: str) -> torch.Tensor:
+    """Run ``module`` on encoded inputs: keywords for text models, one positional tensor otherwise."""
+    if kind == "text":
+        return module(**inputs)
+    return module(*inputs.values())
 
 
 class Runner(Protocol):
@@ -206,7 +214,9 @@ class _PositionalAdapter(torch.nn.Module):
         self.names = names
 
     def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
-        return self.inner(**dict(zip(self.names, tensors)))
+        if "input_ids" in self.names:  # text models take keywords, tensor models one positional input
+            return self.inner(**dict(zip(self.names, tensors)))
+        return self.inner(*tensors)
 
 
 class TorchRunner:
@@ -232,7 +242,7 @@ class TorchRunner:
 
     def __call__(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         with torch.inference_mode():
-            return self.module(**inputs)
+            return call_module(self.module, inputs, self.handle.input_spec.kind)
 
     def synchronize(self) -> None:
         if self.device == "cuda":
