@@ -114,6 +114,19 @@ def _count_params(handle: ModelHandle) -> tuple[int, int]:
             seen.add(id(p))
             total += p.numel()
             nonzero += int(torch.count_nonzero(p.detach()))
+        for sub in handle.module.modules():
+            # Dynamically quantized layers keep packed INT8 weights that are not nn.Parameters.
+            for attr in ("weight", "bias"):
+                getter = getattr(sub, attr, None)
+                if not callable(getter) or isinstance(getter, torch.nn.Module):
+                    continue
+                try:
+                    w = getter()
+                except (RuntimeError, TypeError):
+                    continue
+                if isinstance(w, torch.Tensor):
+                    total += w.numel()
+                    nonzero += int(torch.count_nonzero(w.int_repr() if w.is_quantized else w))
         return total, nonzero
     import onnx
     from onnx import numpy_helper

@@ -111,9 +111,21 @@ def _cpu_flash_sdpa_flop(query_shape: Any, key_shape: Any, value_shape: Any, *ar
     return sdpa_flop_count(query_shape, key_shape, value_shape)
 
 
+def _dynamic_linear_flop(input_shape: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+    # quantized::linear_dynamic(x, packed_weight): x (..., in) -> (..., out); INT8 MACs count like float ones.
+    rows = 1
+    for d in input_shape[:-1]:
+        rows *= d
+    return 2 * rows * input_shape[-1] * out_shape[-1]
+
+
 def _extra_formulas() -> dict[Any, Any]:
     aten = torch.ops.aten
     extra = {}
+    for name in ("linear_dynamic", "linear_dynamic_fp16"):
+        op = getattr(torch.ops.quantized, name, None)
+        if op is not None:
+            extra[op] = _dynamic_linear_flop
     for name in ("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_fused_attention_overrideable"):
         if hasattr(aten, name):
             extra[getattr(aten, name)] = _cpu_flash_sdpa_flop

@@ -158,19 +158,33 @@ class ModelHandle:
         return OnnxRunner(self, device=device, threads=threads)
 
     def predict(self, items: Sequence[Any] | np.ndarray, *, batch_size: int = 32, seq_len: int | None = None,
-                runtime: str = "torch", device: str = "cpu") -> np.ndarray:
-        """Model outputs for ``items`` as one numpy array, computed in batches of ``batch_size``."""
+                runtime: str = "torch", device: str = "cpu", bucket: bool = False) -> np.ndarray:
+        """Model outputs for ``items`` as one numpy array, computed in batches of ``batch_size``.
+
+        ``bucket=True`` (text models, with ``seq_len=None``) sorts texts by token length and pads each
+        batch only to its longest text, then restores the input order: the same outputs for far less
+        padding when lengths vary.
+        """
         check_positive_int(batch_size, "batch_size")
+        if len(items) == 0:
+            raise InvalidArgumentError("items", items, "is empty", "Pass at least one item.")
         if self.module is None and runtime == "torch":
             runtime = "onnxruntime"
         run = self.runner(runtime, device)
+        order = np.arange(len(items))
+        if bucket and self.input_spec.kind == "text" and seq_len is None:
+            lengths = [len(ids) for ids in self.tokenizer([str(t) for t in items], truncation=True,
+                                                          max_length=self.input_spec.max_length)["input_ids"]]
+            order = np.argsort(lengths, kind="stable")
         outputs = []
         for start in range(0, len(items), batch_size):
-            batch = items[start:start + batch_size]
+            idx = order[start:start + batch_size]
+            batch = [items[i] for i in idx] if isinstance(items, list) else items[idx]
             outputs.append(run.to_numpy(run(run.prepare(batch, seq_len))))
-        if not outputs:
-            raise InvalidArgumentError("items", items, "is empty", "Pass at least one item.")
-        return np.concatenate(outputs, axis=0)
+        result = np.concatenate(outputs, axis=0)
+        restored = np.empty_like(result)
+        restored[order] = result
+        return restored
 
     def export_onnx(self, path: Path, *, seq_len: int = 16, opset: int = 17) -> Path:
         """Export the torch module to ONNX with dynamic batch (and sequence) axes."""
@@ -238,7 +252,13 @@ class TorchRunner:
 
     def prepare(self, items: Sequence[Any], seq_len: int | None) -> dict[str, torch.Tensor]:
         encoded = self.handle.encode(items, seq_len)
-        return {k: torch.tensor(v, device=self.device) for k, v in encoded.items()}
+        # A model cast to fp16 / bf16 takes float inputs in its own precision.
+        dtype = next((p.dtype for p in self.module.parameters() if p.is_floating_point()), torch.float32)
+        out = {}
+        for key, value in encoded.items():
+            tensor = torch.tensor(value, device=self.device)
+            out[key] = tensor.to(dtype) if tensor.is_floating_point() else tensor
+        return out
 
     def __call__(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         with torch.inference_mode():

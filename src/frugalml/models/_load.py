@@ -124,6 +124,7 @@ def load_model(
     example_inputs: Any = None,
     trust_pickle: bool = False,
     name: str | None = None,
+    encrypt_key: bytes | None = None,
 ) -> ModelHandle:
     """Load a model into a :class:`ModelHandle`.
 
@@ -135,6 +136,7 @@ def load_model(
         example_inputs: a batch of inputs for an ``nn.Module`` (shape ``(batch, ...)``).
         trust_pickle: allow loading pickle-based files, which can execute code. Off by default.
         name: a display name; defaults to the spec.
+        encrypt_key: the 32-byte key of an encrypted frugalml artifact.
     """
     if task is not None:
         task = check_choice(task, "task", TASKS)
@@ -156,6 +158,10 @@ def load_model(
     if not path.exists():
         raise ModelLoadError("model", text, "no such file or directory",
                              f"Check the path, or use a built-in model: {', '.join('zoo:' + n for n in ZOO_MODELS)}.")
+    if path.is_dir() and (path / "manifest.json").is_file():
+        from frugalml.compress.artifact import load_artifact  # a compressed-model artifact
+
+        return load_artifact(path, key=encrypt_key)
     if path.is_dir():
         from frugalml.models._text import load_text_dir
 

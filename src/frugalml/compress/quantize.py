@@ -1,0 +1,306 @@
+"""Quantization: dynamic INT8 (PyTorch or ONNX Runtime), static INT8 with calibration (ONNX Runtime
+QDQ), and FP16 / BF16 casts.
+
+Dynamic quantization stores Linear / MatMul weights as INT8 and quantizes activations on the fly.
+``keep_fp32="auto"`` runs a sensitivity analysis first: each layer is quantized alone and the
+fidelity of the outputs to the original model is measured on calibration data; then layers are
+kept in FP32, most sensitive first, until the whole model meets ``target`` (mean cosine for
+embedding models, top-1 agreement for classifiers). ``exclude`` keeps named layers in FP32 too.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from frugalml.compress._base import (CompressContext, StepRecord, TechniqueConfig, check_fraction, check_in,
+                                     check_names, register_handler)
+from frugalml.compress._fidelity import fidelity, reference_outputs
+from frugalml.errors import InvalidArgumentError
+from frugalml.models import ModelHandle
+
+__all__ = ["QuantizeDynamic", "QuantizeStatic", "CastPrecision"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuantizeDynamic(TechniqueConfig):
+    """Dynamic INT8 quantization of Linear layers (torch: fbgemm/x86 kernels) or MatMul / Gemm nodes (ONNX Runtime).
+
+    Attributes:
+        backend: ``torch`` keeps a PyTorch model; ``onnxruntime`` exports to ONNX and quantizes there.
+        per_channel: one scale per output channel (more accurate) instead of per tensor.
+        keep_fp32: ``none``, or ``auto`` for the sensitivity analysis described in the module docstring.
+        target: the fidelity ``auto`` must reach (mean cosine / top-1 agreement vs the original).
+        exclude: layer names (torch module names, or ONNX node-name fragments) kept in FP32.
+        include: if given, only these layers are quantized.
+    """
+
+    technique: ClassVar[str] = "quantize_dynamic"
+    version: ClassVar[int] = 1
+    backend: str = "torch"
+    per_channel: bool = True
+    keep_fp32: str = "none"
+    target: float = 0.99
+    exclude: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+
+    @property
+    def produces_onnx(self) -> bool:
+        return self.backend == "onnxruntime"
+
+    @property
+    def needs_torch(self) -> bool:  # type: ignore[override]
+        return self.backend == "torch"
+
+    def __post_init__(self) -> None:
+        check_in(self.backend, "backend", ("torch", "onnxruntime"))
+        check_in(self.keep_fp32, "keep_fp32", ("none", "auto"))
+        check_fraction(self.target, "target", inclusive_high=True)
+        object.__setattr__(self, "exclude", check_names(self.exclude, "exclude"))
+        object.__setattr__(self, "include", check_names(self.include, "include"))
+        if not isinstance(self.per_channel, bool):
+            raise InvalidArgumentError("per_channel", self.per_channel, "must be true or false", "Use per_channel: true.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuantizeStatic(TechniqueConfig):
+    """Static INT8 post-training quantization with ONNX Runtime (QDQ format) and calibration data.
+
+    Attributes:
+        calibration: ``minmax``, ``percentile`` or ``entropy``.
+        per_channel: per-channel weight scales.
+        samples: how many calibration items to use.
+        exclude: ONNX node-name fragments kept in FP32.
+    """
+
+    technique: ClassVar[str] = "quantize_static"
+    version: ClassVar[int] = 1
+    produces_onnx: ClassVar[bool] = True
+    needs_torch: ClassVar[bool] = False
+    calibration: str = "minmax"
+    per_channel: bool = True
+    samples: int = 128
+    exclude: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_in(self.calibration, "calibration", ("minmax", "percentile", "entropy"))
+        if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 1:
+            raise InvalidArgumentError("samples", self.samples, "must be a positive integer", "Use e.g. samples: 128.")
+        object.__setattr__(self, "exclude", check_names(self.exclude, "exclude"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class CastPrecision(TechniqueConfig):
+    """Cast weights and activations to ``fp16`` or ``bf16`` (halves the size; fast on GPUs with tensor
+    cores, usually slower on CPUs without native half-precision math)."""
+
+    technique: ClassVar[str] = "cast"
+    version: ClassVar[int] = 1
+    dtype: str = "bf16"
+
+    def __post_init__(self) -> None:
+        check_in(self.dtype, "dtype", ("fp16", "bf16"))
+
+
+# ----------------------------------------------------------------------------- helpers
+def onnx_handle(handle: ModelHandle, path: Path, *, note: str) -> ModelHandle:
+    """A handle for an ONNX file derived from ``handle`` (same tokenizer, task and input roles)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    spec = copy.copy(handle.input_spec)
+    names = tuple(i.name for i in session.get_inputs())
+    object.__setattr__(spec, "names", names)
+    return ModelHandle(name=handle.name, format="onnx", task=handle.task, input_spec=spec, onnx_path=path,
+                       tokenizer=handle.tokenizer, example_inputs=handle.example_inputs, weight_files=(path,),
+                       metadata={**{k: v for k, v in handle.metadata.items() if not k.startswith("_")}, "onnx": note})
+
+
+def ensure_onnx(handle: ModelHandle, ctx: CompressContext, name: str) -> Path:
+    """The handle as an ONNX file in the work dir (exporting a torch module if needed)."""
+    if handle.onnx_path is not None:
+        return handle.onnx_path
+    path = Path(ctx.workdir) / f"{name}.onnx"
+    handle.export_onnx(path, seq_len=min(ctx.seq_len, 16))
+    return path
+
+
+def _linear_names(module: torch.nn.Module) -> list[str]:
+    return [name for name, sub in module.named_modules() if isinstance(sub, torch.nn.Linear)]
+
+
+def _selected(names: list[str], include: tuple[str, ...], exclude: tuple[str, ...]) -> list[str]:
+    chosen = [n for n in names if not include or any(i == n or i in n for i in include)]
+    return [n for n in chosen if not any(e == n or e in n for e in exclude)]
+
+
+def _torch_dynamic(module: torch.nn.Module, names: list[str], per_channel: bool) -> torch.nn.Module:
+    import warnings
+
+    from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
+
+    qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notice
+        return quantize_dynamic(copy.deepcopy(module), {name: qconfig for name in names}, dtype=torch.qint8)
+
+
+def _with_module(handle: ModelHandle, module: torch.nn.Module) -> ModelHandle:
+    return ModelHandle(name=handle.name, format=handle.format, task=handle.task, input_spec=handle.input_spec,
+                       module=module, tokenizer=handle.tokenizer, example_inputs=handle.example_inputs,
+                       weight_files=(), metadata={k: v for k, v in handle.metadata.items() if not k.startswith("_")})
+
+
+def _onnx_weight_nodes(path: Path) -> list[str]:
+    """MatMul / Gemm nodes whose second input is a weight initializer: what dynamic quantization touches."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    weights = {init.name for init in model.graph.initializer}
+    return [n.name for n in model.graph.node if n.op_type in ("MatMul", "Gemm") and len(n.input) > 1
+            and n.input[1] in weights]
+
+
+def _ort_dynamic(src: Path, dst: Path, nodes: list[str], per_channel: bool) -> Path:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    import onnx
+
+    # Fused ops from ONNX Runtime's optimizer are in another domain, so shape inference leaves their
+    # outputs untyped; they are float tensors.
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel,
+                     nodes_to_quantize=nodes, op_types_to_quantize=["MatMul", "Gemm"],
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    return dst
+
+
+# ----------------------------------------------------------------------------- handlers
+@register_handler(QuantizeDynamic)
+def _quantize_dynamic(handle: ModelHandle, config: QuantizeDynamic, ctx: CompressContext,
+                      record: StepRecord) -> ModelHandle:
+    if config.backend == "torch":
+        if handle.module is None:
+            raise InvalidArgumentError("backend", "torch", "the model is ONNX at this step",
+                                       "Use backend: onnxruntime, or quantize before exporting.")
+        candidates = _selected(_linear_names(handle.module), config.include, config.exclude)
+        for name in _linear_names(handle.module):
+            if name not in candidates:
+                record.skip(name, "excluded by the recipe")
+        build = lambda names: _with_module(handle, _torch_dynamic(handle.module, names, config.per_channel))  # noqa: E731
+    else:
+        src = ensure_onnx(handle, ctx, "dynamic-src")
+        candidates = _selected(_onnx_weight_nodes(src), config.include, config.exclude)
+        counter = {"n": 0}
+
+        def build(names: list[str]) -> ModelHandle:
+            counter["n"] += 1
+            dst = _ort_dynamic(src, Path(ctx.workdir) / f"dynamic-{counter['n']}.onnx", names, config.per_channel)
+            return onnx_handle(handle, dst, note="onnxruntime dynamic int8")
+
+    if not candidates:
+        raise InvalidArgumentError("include", list(config.include), "selects no quantizable layer",
+                                   "Check the layer names (see the profile's layer table).")
+    kept: list[str] = []
+    if config.keep_fp32 == "auto":
+        kept = _sensitivity_search(build, candidates, config.target, ctx, record)
+    result = build([n for n in candidates if n not in kept])
+    for name in kept:
+        record.skip(name, "kept in FP32: most sensitive layer (keep_fp32: auto)")
+    record.changed = [n for n in candidates if n not in kept]
+    record.structure = {"backend": config.backend, "quantized": record.changed, "per_channel": config.per_channel}
+    return result
+
+
+def _sensitivity_search(build: Any, candidates: list[str], target: float, ctx: CompressContext,
+                        record: StepRecord) -> list[str]:
+    if ctx.calibration is None:
+        raise InvalidArgumentError("keep_fp32", "auto", "needs calibration data to measure sensitivity",
+                                   "Pass --data (or data=...) with inputs for the model.")
+    teacher = ctx.teacher
+    items = ctx.calibration[:64]
+    reference = reference_outputs(teacher, items, ctx.seq_len)
+    sensitivity = {}
+    for i, name in enumerate(candidates):
+        ctx.progress(f"sensitivity {i + 1}/{len(candidates)}: {name}")
+        score = fidelity(build([name]).predict(items, seq_len=ctx.seq_len), reference, teacher.task)
+        sensitivity[name] = 1.0 - score
+    order = sorted(candidates, key=lambda n: sensitivity[n], reverse=True)
+    kept: list[str] = []
+    score = fidelity(build(candidates).predict(items, seq_len=ctx.seq_len), reference, teacher.task)
+    history = [(0, score)]
+    # Keep the most sensitive layers in FP32 one at a time until the target holds. Step sizes grow so
+    # a model with many layers needs few evaluations.
+    while score < target and len(kept) < len(order):
+        step = max(1, len(kept) // 2)
+        kept = order[: len(kept) + step]
+        score = fidelity(build([n for n in candidates if n not in kept]).predict(items, seq_len=ctx.seq_len),
+                         reference, teacher.task)
+        history.append((len(kept), score))
+        ctx.progress(f"keeping {len(kept)} layer(s) in FP32: fidelity {score:.4f}")
+    record.metrics["sensitivity"] = {n: round(sensitivity[n], 6) for n in order}
+    record.metrics["auto_history"] = history
+    record.metrics["calibration_fidelity"] = score
+    if score < target:
+        log.warning("quantize_dynamic keep_fp32=auto: even with every layer in FP32 fidelity is %.4f < %.4f",
+                    score, target)
+    return kept
+
+
+class _Reader:
+    """An ONNX Runtime calibration data reader over encoded batches."""
+
+    def __init__(self, feeds: list[dict[str, np.ndarray]]) -> None:
+        self._feeds = iter(feeds)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._feeds, None)
+
+
+@register_handler(QuantizeStatic)
+def _quantize_static(handle: ModelHandle, config: QuantizeStatic, ctx: CompressContext,
+                     record: StepRecord) -> ModelHandle:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    if ctx.calibration is None or len(ctx.calibration) == 0:
+        raise InvalidArgumentError("calibration", None, "static quantization needs calibration data",
+                                   "Pass --data (or data=...) with representative inputs.")
+    src = ensure_onnx(handle, ctx, "static-src")
+    import onnxruntime as ort
+
+    names = [i.name for i in ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).get_inputs()]
+    items = ctx.calibration[: config.samples]
+    feeds = []
+    for start in range(0, len(items), 8):
+        encoded = handle.encode(items[start:start + 8], ctx.seq_len if handle.input_spec.kind == "text" else None)
+        feeds.append({n: encoded[n] for n in names if n in encoded})
+    nodes = _onnx_weight_nodes(src)
+    excluded = [n for n in nodes if any(e in n for e in config.exclude)]
+    for name in excluded:
+        record.skip(name, "excluded by the recipe")
+    method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+              "entropy": CalibrationMethod.Entropy}[config.calibration]
+    dst = Path(ctx.workdir) / "static.onnx"
+    ctx.progress(f"calibrating ({config.calibration}, {len(items)} items)")
+    quantize_static(str(src), str(dst), _Reader(feeds), quant_format=QuantFormat.QDQ, per_channel=config.per_channel,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=method,
+                    nodes_to_exclude=excluded)
+    record.changed = [n for n in nodes if n not in excluded]
+    record.structure = {"backend": "onnxruntime", "format": "QDQ", "calibration": config.calibration}
+    return onnx_handle(handle, dst, note=f"onnxruntime static int8 QDQ ({config.calibration})")
+
+
+@register_handler(CastPrecision)
+def _cast(handle: ModelHandle, config: CastPrecision, ctx: CompressContext, record: StepRecord) -> ModelHandle:
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[config.dtype]
+    module = copy.deepcopy(handle.module).to(dtype)
+    record.changed = ["(all floating-point parameters and buffers)"]
+    record.structure = {"dtype": config.dtype}
+    return _with_module(handle, module)

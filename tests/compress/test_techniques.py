@@ -1,0 +1,151 @@
+"""Each technique on real zoo models: what it changes, what it skips (and says why), what it keeps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from frugalml import load_dataset, load_model
+from frugalml.compress import (CastPrecision, Distill, DropLayers, ExportOnnx, LowRank, PruneMagnitude, PruneStructured,
+                               QuantizeDynamic, QuantizeStatic, compress, measure_fidelity)
+from frugalml.errors import InvalidArgumentError
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    return load_model("zoo:digits-cnn")
+
+
+@pytest.fixture(scope="module")
+def test_split():
+    data = load_dataset("zoo:digits", split="test")
+    return data.features(), data.labels()
+
+
+def _steps(handle):
+    return handle.metadata["compression"]["steps"]
+
+
+def test_original_is_never_modified(cnn) -> None:
+    before = {k: v.clone() for k, v in cnn.module.state_dict().items()}
+    compress(cnn, [PruneMagnitude(amount=0.9)])
+    assert all(torch.equal(before[k], v) for k, v in cnn.module.state_dict().items())
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_quantize_dynamic_keeps_accuracy(digits_mlp, test_split, backend: str) -> None:
+    x, y = test_split
+    q = compress(digits_mlp, [QuantizeDynamic(backend=backend)])
+    assert q.format == ("onnx" if backend == "onnxruntime" else "torch")
+    assert measure_fidelity(digits_mlp, q, x, y)["agreement"] >= 0.97
+    assert len(_steps(q)[0]["changed"]) == 3
+
+
+def test_quantize_exclude_and_auto(digits_mlp, test_split) -> None:
+    q = compress(digits_mlp, [QuantizeDynamic(exclude=("net.4",))])
+    (step,) = _steps(q)
+    assert "net.4" not in step["changed"] and {"layer": "net.4", "reason": "excluded by the recipe"} in step["skipped"]
+    auto = compress(digits_mlp, [QuantizeDynamic(keep_fp32="auto", target=1.0)])
+    (step,) = _steps(auto)
+    assert set(step["metrics"]["sensitivity"]) == {"net.0", "net.2", "net.4"}
+    assert step["metrics"]["calibration_fidelity"] == 1.0  # reached by keeping sensitive layers in FP32
+
+
+def test_quantize_static_needs_and_uses_calibration(cnn, test_split) -> None:
+    x, y = test_split
+    q = compress(cnn, [QuantizeStatic(calibration="minmax", samples=64)])
+    assert q.format == "onnx" and measure_fidelity(cnn, q, x, y)["agreement"] >= 0.95
+    with pytest.raises(InvalidArgumentError, match="calibration"):
+        compress(load_model(torch.nn.Sequential(torch.nn.Linear(4, 2)), example_inputs=torch.randn(2, 4)),
+                 [QuantizeStatic()], data=[])
+
+
+def test_magnitude_pruning_is_honest(cnn) -> None:
+    p = compress(cnn, [PruneMagnitude(amount=0.5)])
+    (step,) = _steps(p)
+    assert step["metrics"]["sparsity"] == pytest.approx(0.5, abs=0.01)
+    assert step["metrics"]["speedup_expected"] is False and "no size or speed gain" in step["metrics"]["note"]
+    weights = torch.cat([p.module.features[0].weight.flatten(), p.module.classifier[1].weight.flatten()])
+    assert (weights == 0).any()
+
+
+def test_structured_pruning_shrinks_and_distillation_recovers(cnn, test_split) -> None:
+    x, y = test_split
+    pruned = compress(cnn, [PruneStructured(amount=0.5)])
+    assert pruned.module.features[0].out_channels == 8 and pruned.module.classifier[3].out_features == 10
+    assert sum(p.numel() for p in pruned.module.parameters()) < 0.4 * sum(p.numel() for p in cnn.module.parameters())
+    (step,) = _steps(pruned)
+    assert any("output layer" in s["reason"] for s in step["skipped"])
+    recovered = compress(cnn, [PruneStructured(amount=0.5), Distill(epochs=4, lr=1e-3)])
+    before = measure_fidelity(cnn, pruned, x, y)["accuracy"]
+    after = measure_fidelity(cnn, recovered, x, y)["accuracy"]
+    assert after > before and after >= 0.9
+
+
+def test_lowrank_factorizes_what_saves_and_lists_the_rest(digits_mlp) -> None:
+    low = compress(digits_mlp, [LowRank(energy=0.6)])
+    (step,) = _steps(low)
+    assert step["structure"]["ranks"] and all(isinstance(r, int) for r in step["structure"]["ranks"].values())
+    name, rank = next(iter(step["structure"]["ranks"].items()))
+    factor = low.module.get_submodule(name)
+    assert factor[0].out_features == rank
+    full = compress(digits_mlp, [LowRank(energy=1.0)])
+    assert all("saves nothing" in s["reason"] for s in _steps(full)[0]["skipped"])
+
+
+def test_lowrank_exact_at_full_rank() -> None:
+    from frugalml.compress.lowrank import factorize
+
+    linear = torch.nn.Linear(16, 8)
+    x = torch.randn(5, 16)
+    torch.testing.assert_close(factorize(linear, 8)(x), linear(x), atol=1e-5, rtol=1e-5)
+
+
+def test_cast_bf16(cnn, test_split) -> None:
+    x, y = test_split
+    half = compress(cnn, [CastPrecision(dtype="bf16")])
+    assert next(half.module.parameters()).dtype == torch.bfloat16
+    assert measure_fidelity(cnn, half, x, y)["agreement"] >= 0.97
+
+
+def test_export_onnx_graph(cnn, test_split) -> None:
+    x, _ = test_split
+    exported = compress(cnn, [ExportOnnx()])
+    assert exported.format == "onnx" and _steps(exported)[0]["metrics"]["optimize"] == "graph"
+    np.testing.assert_allclose(exported.predict(x[:20]), cnn.predict(x[:20]), atol=1e-4)
+
+
+def test_text_techniques_on_minilm(minilm) -> None:
+    texts = load_dataset("zoo:stdlib-docs", split="train").texts()[:48]
+    dropped = compress(minilm, [DropLayers(keep=2)], data=texts, seq_len=16)
+    assert len(dropped.module.encoder.encoder.layer) == 2
+    assert _steps(dropped)[0]["structure"]["keep_indices"] == [0, 5]
+    ffn = compress(minilm, [PruneStructured(amount=0.5, target="ffn")], data=texts, seq_len=16)
+    layer = ffn.module.encoder.encoder.layer[0]
+    assert layer.intermediate.dense.out_features == 768 and layer.output.dense.in_features == 768
+    assert layer.attention.self.query.out_features == 384  # attention untouched
+    distilled = compress(minilm, [DropLayers(keep=3), Distill(epochs=1, batch_size=8, lr=1e-4)], data=texts, seq_len=16)
+    history = _steps(distilled)[1]["metrics"]
+    assert history["best_fidelity"] >= history["start_fidelity"]
+    with pytest.raises(InvalidArgumentError, match="only 6 layers"):
+        compress(minilm, [DropLayers(keep=7)], data=texts)
+    with pytest.raises(InvalidArgumentError, match="ffn"):
+        compress(load_model("zoo:digits-mlp"), [PruneStructured(target="ffn")])
+
+
+def test_onnx_model_with_torch_technique_is_refused(digits_mlp, tmp_path) -> None:
+    onnx_model = load_model(digits_mlp.export_onnx(tmp_path / "m.onnx"))
+    with pytest.raises(InvalidArgumentError, match="needs a PyTorch model"):
+        compress(onnx_model, [PruneMagnitude()])
+    compress(onnx_model, [QuantizeDynamic(backend="onnxruntime")])
+
+
+def test_torch_steps_after_torch_quantization_are_refused(digits_mlp) -> None:
+    with pytest.raises(InvalidArgumentError, match="last PyTorch step"):
+        compress(digits_mlp, [QuantizeDynamic(), PruneMagnitude()])
+
+
+def test_bucketed_predict_matches(minilm) -> None:
+    texts = ["short one.", "a much longer sentence with many more words in it than the others.", "medium size text"]
+    np.testing.assert_allclose(minilm.predict(texts, bucket=True, batch_size=2), minilm.predict(texts), atol=1e-5)
