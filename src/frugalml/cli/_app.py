@@ -51,6 +51,10 @@ def _root(
     # Library loggers that are chatty at INFO.
     for name in ("alembic", "httpx", "urllib3"):
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
+    # torch-pruning imports torchao, whose optional CUDA kernels and pytree registrations log
+    # warnings on every CPU-only start; they say nothing about the user's command.
+    for name in ("torchao", "torch.utils._pytree", "root"):
+        logging.getLogger(name).setLevel(max(level, logging.ERROR))
     try:
         import transformers
 

@@ -144,6 +144,12 @@ def save_model(handle: ModelHandle, out_dir: str | Path, *, metrics: dict[str, A
 
 def _write(handle: ModelHandle, folder: Path, metrics: dict[str, Any], key: bytes | None) -> dict[str, Any]:
     compression = handle.metadata.get("compression", {})
+    gpu_steps = [s["technique"] for s in compression.get("steps", []) if s["technique"] in ("quantize_weights",
+                                                                                              "sparsify_24")]
+    if gpu_steps:
+        raise InvalidArgumentError("recipe", gpu_steps[0], "GPU-quantized and 2:4-sparse models are measured in "
+                                   "memory; saving them is not supported yet",
+                                   "Save the model before this step and apply it where the model is deployed.")
     spec = handle.input_spec
     manifest: dict[str, Any] = {
         "frugalml_artifact": ARTIFACT_VERSION, "frugalml_version": __version__,

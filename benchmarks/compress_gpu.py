@@ -1,0 +1,105 @@
+"""Compression on a CUDA GPU: BF16, torch.compile, weight-only INT8 / INT4, FP8, 2:4 sparsity.
+
+Models: zoo:minilm (real weights, carried to the GPU machine as FP16 safetensors because the FP32
+file is too large to carry; fidelity is measured against FP32 embeddings computed on the CPU from
+the original weights) and a BERT-base-sized encoder with random weights (speed only). Sequence
+length 128; batch 1, 32, 256; CUDA-event timing through frugalml's latency harness; NVML energy.
+
+    python benchmarks/compress_gpu.py --minilm DIR --reference DIR --assets DIR --out results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from frugalml import load_model  # noqa: E402
+from frugalml._json import dumps  # noqa: E402
+from frugalml.compress import CastPrecision, QuantizeWeights, Sparsify24, compress  # noqa: E402
+from frugalml.compress._fidelity import embedding_fidelity  # noqa: E402
+from frugalml.measure.energy import measure_energy, select_meter  # noqa: E402
+from frugalml.measure.latency import cuda_timer, measure_latency  # noqa: E402
+from gpu_profile import build_random_encoder  # noqa: E402
+
+VARIANTS = {
+    "fp32 eager": [],
+    "bf16 eager": [CastPrecision(dtype="bf16")],
+    "bf16 + torch.compile": [CastPrecision(dtype="bf16")],
+    "int8 weight-only (torchao)": [QuantizeWeights(dtype="int8")],
+    "int4 weight-only (torchao)": [QuantizeWeights(dtype="int4")],
+    "fp8 dynamic (torchao)": [QuantizeWeights(dtype="fp8")],
+    "2:4 sparse fp16": [Sparsify24()],
+}
+
+
+def measure(handle, texts, batch: int, compiled: bool, max_time: float) -> dict:
+    runner = handle.runner("torch", "cuda")
+    if compiled:
+        runner.module = torch.compile(runner.module, mode="max-autotune-no-cudagraphs" if batch > 1 else "reduce-overhead")
+    inputs = runner.prepare((texts * (batch // len(texts) + 1))[:batch], 128)
+    stats, _ = measure_latency(lambda: runner(inputs), timer=cuda_timer(), max_time_s=max_time, warmup_iters=5)
+    energy = measure_energy(lambda: runner(inputs), meter=select_meter("cuda"), items_per_call=batch, min_s=1.0,
+                            synchronize=torch.cuda.synchronize)
+    return {"p50_ms": stats.p50, "p95_ms": stats.p95, "items_per_s": batch * 1e3 / stats.mean, "n": stats.n,
+            "energy_mj_per_item": energy.j_per_item * 1e3, "energy_source": energy.source}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minilm", type=Path, required=True)
+    parser.add_argument("--reference", type=Path, required=True, help="texts.json + reference.npy")
+    parser.add_argument("--assets", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--max-time", type=float, default=2.0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    texts = json.loads((args.reference / "texts.json").read_text())
+    reference = np.load(args.reference / "reference.npy")
+    work = Path(tempfile.mkdtemp())
+    models = {"zoo:minilm": str(args.minilm),
+              "bert-base-arch (random weights)": str(build_random_encoder(args.assets, work / "bert", bert_base=True))}
+    results = {}
+    for label, path in models.items():
+        base = load_model(path)
+        base.module = base.module.float()  # weights travel as fp16; every variant starts from fp32
+        for variant, recipe in VARIANTS.items():
+            row: dict = {}
+            try:
+                handle = compress(base, recipe, data=texts[:64], seq_len=128) if recipe else base
+                if label == "zoo:minilm":
+                    out = handle.predict(texts, batch_size=64, device="cuda")
+                    row["fidelity"] = embedding_fidelity(out, reference)
+                for batch in (1, 32, 256):
+                    row[str(batch)] = measure(handle, texts, batch, "compile" in variant, args.max_time)
+                skipped = [s for step in handle.metadata.get("compression", {}).get("steps", []) for s in step["skipped"]]
+                row["skipped_layers"] = len(skipped)
+            except Exception as exc:  # noqa: BLE001 - a variant that fails is reported, not fatal
+                row["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+                traceback.print_exc(limit=2)
+            results.setdefault(label, {})[variant] = row
+            summary = " ".join(f"b{b} {row[str(b)]['items_per_s']:>9,.0f}/s" for b in (1, 32, 256) if str(b) in row)
+            fid = row.get("fidelity", {}).get("mean_cosine")
+            print(f"{label:32s} {variant:28s} {summary} {'cos %.4f' % fid if fid else ''} {row.get('error', '')}",
+                  flush=True)
+    doc = {"benchmark": "compress_gpu", "device": torch.cuda.get_device_name(), "date": time.strftime("%Y-%m-%d"),
+           "torch": torch.__version__, "seq_len": 128, "results": results,
+           "note": "minilm weights carried as fp16 (fp32 file too large to carry); fidelity vs CPU fp32 embeddings "
+                   "of the original weights; bert-base has random weights (speed only)"}
+    args.out.write_text(dumps(doc))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""zoo:minilm on zoo:stdlib-docs on this CPU: peers vs frugalml's techniques, alone and combined.
+
+Every system encodes the same held-out sentences (the stdlib-docs test split) the way a user would:
+batches of 32 with dynamic padding, texts sorted by length (what sentence-transformers' encode does
+by default), tokenization included; and one text at a time for latency. Systems are measured in the
+same process, round-robin in alternating order, ``--repeats`` times; medians with min-max spread.
+
+Peers: sentence-transformers FP32 ``encode``; ONNX Runtime FP32 (the model exported, default
+session); ONNX Runtime ``quantize_dynamic`` with its defaults (the one-liner, per-tensor INT8).
+frugalml: each technique alone, and the combination. Fidelity to FP32 on 512 held-out sentences:
+mean and 1st-percentile cosine, top-10 retrieval agreement.
+
+    python benchmarks/compress_minilm_cpu.py [--repeats 5] [--distill-items 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from frugalml import load_dataset, load_model  # noqa: E402
+from frugalml._json import dumps  # noqa: E402
+from frugalml.compress import (Distill, DropLayers, ExportOnnx, PruneStructured, QuantizeDynamic, compress,  # noqa: E402
+                               save_model)
+from frugalml.compress._fidelity import embedding_fidelity, retrieval_agreement  # noqa: E402
+from frugalml.measure.env import fingerprint  # noqa: E402
+from frugalml.measure.memory import RssSampler  # noqa: E402
+
+FLOOR_MEAN, FLOOR_P1 = 0.99, 0.97
+
+
+def dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and (f.suffix in (".onnx", ".safetensors")))
+
+
+class System:
+    def __init__(self, name: str, kind: str, encode, size_bytes: int) -> None:
+        self.name, self.kind, self.encode, self.size_bytes = name, kind, encode, size_bytes
+        self.throughput: list[float] = []
+        self.p95_ms: list[float] = []
+        self.batch1: list[float] = []
+        self.peak_rss_increase = 0
+        self.fidelity: dict[str, float] = {}
+
+
+def handle_system(name: str, kind: str, handle, size: int) -> System:
+    return System(name, kind, lambda texts, bs: handle.predict(texts, batch_size=bs, bucket=True), size)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--items", type=int, default=256, help="texts per throughput pass")
+    parser.add_argument("--latency-items", type=int, default=40)
+    parser.add_argument("--distill-items", type=int, default=2000)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "compress_minilm_cpu.json")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    work = Path(tempfile.mkdtemp(prefix="frugal-bench-"))
+
+    base = load_model("zoo:minilm")
+    test = load_dataset("zoo:stdlib-docs", split="test").texts()
+    train = load_dataset("zoo:stdlib-docs", split="train").texts()
+    fidelity_texts = test[:512]
+    bench_texts = test[512:512 + args.items]
+    reference = base.predict(fidelity_texts, bucket=True)
+    base_size = dir_size(Path(base.metadata["source_dir"]))
+
+    systems: list[System] = []
+    # ---- peers
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(base.metadata["source_dir"], device="cpu")
+    systems.append(System("sentence-transformers FP32 encode", "peer",
+                          lambda t, bs: st.encode(t, batch_size=bs, convert_to_numpy=True), base_size))
+    onnx_fp32 = compress(base, [ExportOnnx(optimize="none")])
+    systems.append(handle_system("ONNX Runtime FP32", "peer", onnx_fp32, onnx_fp32.onnx_path.stat().st_size))
+    from onnxruntime.quantization import quantize_dynamic
+
+    naive = work / "naive-int8.onnx"
+    quantize_dynamic(str(onnx_fp32.onnx_path), str(naive))  # the one-liner, defaults
+    from frugalml.compress.quantize import onnx_handle
+
+    naive_handle = onnx_handle(base, naive, note="naive")
+    systems.append(handle_system("ONNX Runtime quantize_dynamic (defaults)", "peer", naive_handle, naive.stat().st_size))
+
+    # ---- frugalml
+    def add(name: str, recipe, data=None) -> None:
+        start = time.perf_counter()
+        handle = compress(base, recipe, data=data, seq_len=64)
+        out = save_model(handle, work / name.replace(" ", "_").replace("/", "-"))
+        sys_ = handle_system(f"frugalml: {name}", "frugalml", handle, dir_size(out))
+        sys_.compress_s = time.perf_counter() - start
+        systems.append(sys_)
+        print(f"built {name} in {sys_.compress_s:.0f} s", flush=True)
+
+    distill = Distill(epochs=2, lr=1e-4, batch_size=32, max_items=args.distill_items)
+    add("torch dynamic int8", [QuantizeDynamic(backend="torch")])
+    add("onnx graph + int8 per-channel", [ExportOnnx(optimize="graph"), QuantizeDynamic(backend="onnxruntime")])
+    add("onnx transformer fusion", [ExportOnnx(optimize="transformer")])
+    add("drop to 4 layers + distill", [DropLayers(keep=4), distill], data=train)
+    add("ffn prune 50% + distill", [PruneStructured(amount=0.5, target="ffn"), distill], data=train)
+    add("drop to 4 + distill + onnx int8", [DropLayers(keep=4), distill, ExportOnnx(optimize="graph"),
+                                             QuantizeDynamic(backend="onnxruntime")], data=train)
+
+    for s in systems:
+        out = s.encode(fidelity_texts, 32)
+        s.fidelity = {**embedding_fidelity(out, reference), "top10_agreement": retrieval_agreement(out, reference)}
+    for r in range(args.repeats):
+        order = systems if r % 2 == 0 else list(reversed(systems))
+        for s in order:
+            with RssSampler(0.005) as rss:
+                start = time.perf_counter()
+                s.encode(bench_texts, 32)
+                s.throughput.append(len(bench_texts) / (time.perf_counter() - start))
+            s.peak_rss_increase = max(s.peak_rss_increase, rss.peak_bytes - rss.before_bytes)
+            lat = []
+            for text in bench_texts[: args.latency_items]:
+                start = time.perf_counter()
+                s.encode([text], 1)
+                lat.append(time.perf_counter() - start)
+            s.p95_ms.append(float(np.percentile(lat, 95) * 1e3))
+            s.batch1.append(len(lat) / float(np.sum(lat)))
+        print(f"repeat {r + 1}/{args.repeats} done", flush=True)
+
+    rows = []
+    for s in systems:
+        rows.append({"system": s.name, "kind": s.kind, "items_per_s_batch32": float(np.median(s.throughput)),
+                     "items_per_s_batch32_min": float(min(s.throughput)), "items_per_s_batch32_max": float(max(s.throughput)),
+                     "items_per_s_batch1": float(np.median(s.batch1)),
+                     "p95_ms_batch1": float(np.median(s.p95_ms)), "size_bytes": s.size_bytes,
+                     "peak_rss_increase_bytes": s.peak_rss_increase, **s.fidelity,
+                     "meets_floor": s.fidelity["mean_cosine"] >= FLOOR_MEAN and s.fidelity["p1_cosine"] >= FLOOR_P1,
+                     "compress_s": getattr(s, "compress_s", None)})
+    st_row = rows[0]
+    peers_ok = [r for r in rows if r["kind"] == "peer" and r["meets_floor"]]
+    best_peer = max(peers_ok, key=lambda r: r["items_per_s_batch32"])
+    ours_ok = [r for r in rows if r["kind"] == "frugalml" and r["meets_floor"]]
+    best = max(ours_ok, key=lambda r: r["items_per_s_batch32"]) if ours_ok else None
+    for r in rows:
+        r["x_vs_st_fp32"] = r["items_per_s_batch32"] / st_row["items_per_s_batch32"]
+        r["x_vs_best_peer"] = r["items_per_s_batch32"] / best_peer["items_per_s_batch32"]
+    print(f"\n{'system':44s} {'items/s@32':>11s} {'x ST':>6s} {'p95@1 ms':>9s} {'MB':>6s} {'mean cos':>9s} "
+          f"{'p1 cos':>7s} {'top10':>6s} floor")
+    for r in rows:
+        print(f"{r['system']:44s} {r['items_per_s_batch32']:11.1f} {r['x_vs_st_fp32']:6.2f} {r['p95_ms_batch1']:9.1f} "
+              f"{r['size_bytes'] / 1e6:6.1f} {r['mean_cosine']:9.4f} {r['p1_cosine']:7.4f} {r['top10_agreement']:6.3f} "
+              f"{'yes' if r['meets_floor'] else 'no'}")
+    summary = {"best_peer_meeting_floor": best_peer["system"], "best_frugalml_meeting_floor": best and best["system"],
+               "x_vs_best_peer": best and best["x_vs_best_peer"], "x_vs_st_fp32": best and best["x_vs_st_fp32"],
+               "targets": {"x_vs_best_peer": 2.0, "x_vs_st_fp32": 3.0}}
+    print(dumps(summary))
+    doc = {"benchmark": "compress_minilm_cpu", "date": time.strftime("%Y-%m-%d"), "env": fingerprint(),
+           "setup": {"repeats": args.repeats, "throughput_texts": len(bench_texts), "fidelity_texts": len(fidelity_texts),
+                     "latency_texts": args.latency_items, "batching": "dynamic padding, sorted by length",
+                     "distill_items": args.distill_items, "floor": {"mean_cosine": FLOOR_MEAN, "p1_cosine": FLOOR_P1}},
+           "results": rows, "summary": summary}
+    args.out.write_text(dumps(doc))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
