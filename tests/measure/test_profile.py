@@ -133,12 +133,17 @@ def test_carbon_intensity_table() -> None:
 
 
 def test_rss_sampler_sees_an_allocation() -> None:
-    with RssSampler(0.001) as sampler:
-        block = np.ones(64 * 1024 * 1024 // 8)  # 64 MiB, touched
-        block += 1
-        import time
+    import mmap
+    import time
 
+    size = 64 * 1024 * 1024
+    with RssSampler(0.001) as sampler:
+        # A fresh anonymous mapping: new pages, never memory the allocator already had resident.
+        block = mmap.mmap(-1, size)
+        for offset in range(0, size, 4096):
+            block[offset] = 1  # touch every page
         time.sleep(0.02)
+    block.close()
     assert sampler.peak_bytes - sampler.before_bytes >= 48 * 1024 * 1024 and sampler.samples >= 2
 
 
