@@ -14,7 +14,6 @@ does not travel to the GPU machine), plus zoo:digits-cnn, trained there on first
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import shutil
 import sys

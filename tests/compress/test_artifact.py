@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from frugalml import load_model
-from frugalml.compress import (Distill, DropLayers, LowRank, PruneStructured, QuantizeDynamic, compress, read_key_file,
+from frugalml.compress import (DropLayers, LowRank, PruneStructured, QuantizeDynamic, compress, read_key_file,
                                save_model)
 from frugalml.errors import InvalidArgumentError, ModelLoadError
 

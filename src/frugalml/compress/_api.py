@@ -32,21 +32,14 @@ log = logging.getLogger(__name__)
 def _items_of(handle: ModelHandle, data: str | Dataset | Sequence[Any] | None) -> tuple[Any, Any]:
     """Raw items (and labels, if any) for calibration and distillation."""
     if data is None:
-        default = handle.metadata.get("default_data")
-        if default is None:
-            if handle.input_spec.kind == "text":
-                default = "zoo:stdlib-docs"
-            elif handle.example_inputs is not None:
-                return handle.example_inputs, None
-            else:
-                return None, None
-        data = default
+        data = handle.default_data
+        if data is None:
+            return handle.example_inputs, None
     if isinstance(data, (str, Path, Dataset)):
         dataset = data if isinstance(data, Dataset) else load_dataset(data)
         if "split" in dataset.frame.columns and (dataset.frame["split"] == "train").any():
             dataset = dataset.split("train")  # never calibrate or train on the evaluation split
-        items = dataset.texts() if handle.input_spec.kind == "text" else dataset.features()
-        return items, dataset.labels()
+        return handle.items_of(dataset), dataset.labels()
     return data, None
 
 
@@ -129,15 +122,14 @@ class CompressResult:
 
 def _eval_items(handle: ModelHandle, data: Any, limit: int = 512) -> tuple[Any, Any]:
     if data is None:
-        data = handle.metadata.get("default_data") or ("zoo:stdlib-docs" if handle.input_spec.kind == "text" else None)
+        data = handle.default_data
     if not isinstance(data, (str, Path, Dataset)):
         return None, None
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     if "split" in dataset.frame.columns and (dataset.frame["split"] == "test").any():
         dataset = dataset.split("test")  # held out from calibration and distillation
     dataset = dataset.subset(slice(0, limit))
-    items = dataset.texts() if handle.input_spec.kind == "text" else dataset.features()
-    return items, dataset.labels()
+    return handle.items_of(dataset), dataset.labels()
 
 
 def measure_fidelity(original: ModelHandle, compressed: ModelHandle, items: Any, labels: Any = None, *,
@@ -157,6 +149,12 @@ def measure_fidelity(original: ModelHandle, compressed: ModelHandle, items: Any,
     if len(items) > 20:
         metrics["top10_retrieval_agreement"] = retrieval_agreement(out, ref, k=10)
     return metrics
+
+
+def _unit(metric: str) -> str:
+    if "bytes" in metric:
+        return "bytes"
+    return "count" if metric == "eval_items" else "ratio"
 
 
 def compress_to_dir(
@@ -212,8 +210,8 @@ def compress_to_dir(
 
         result.run_id = run.id
         run.finish(result={"out_dir": str(out), "metrics": metrics, "steps": steps},
-                   measurements=[Measurement(k, float(v), "ratio" if "size" not in k else "bytes")
-                                 for k, v in metrics.items() if isinstance(v, (int, float))],
+                   measurements=[Measurement(k, float(v), _unit(k)) for k, v in metrics.items()
+                                 if isinstance(v, (int, float))],
                    artifacts=[Artifact(str(f), sha256_file(f), f.stat().st_size) for f in sorted(out.iterdir())
                               if f.is_file()])
     return result

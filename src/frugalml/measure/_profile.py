@@ -156,25 +156,17 @@ def model_size(handle: ModelHandle) -> int:
 
 
 def _items(handle: ModelHandle, data: str | Dataset | None, needed: int) -> tuple[Sequence[Any], str]:
+    data = data if data is not None else handle.default_data
     if data is None:
-        default = handle.metadata.get("default_data")
-        if default is None and handle.input_spec.kind == "text":
-            default = "zoo:stdlib-docs"
-        if default is None:
-            if handle.example_inputs is None:
-                raise InvalidArgumentError("data", None, f"model {handle.name} came with no example inputs",
-                                           "Pass --data with inputs for it.")
-            items: Any = handle.example_inputs
-            name = "example inputs"
-        else:
-            data = default
-    if data is not None:
+        if handle.example_inputs is None:
+            raise InvalidArgumentError("data", None, f"model {handle.name} came with no example inputs",
+                                       "Pass --data with inputs for it.")
+        items: Any = handle.example_inputs
+        name = "example inputs"
+    else:
         dataset = load_dataset(data) if not isinstance(data, Dataset) else data
         name = dataset.name
-        if handle.input_spec.kind == "text":
-            items = dataset.texts()
-        else:
-            items = dataset.features()
+        items = handle.items_of(dataset)
     if len(items) == 0:
         raise InvalidArgumentError("data", name, "holds no rows", "Pass a dataset with at least one row.")
     if len(items) < needed:  # repeat rows so the largest batch can be filled

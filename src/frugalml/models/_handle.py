@@ -105,6 +105,18 @@ class ModelHandle:
     def __repr__(self) -> str:
         return f"ModelHandle(name={self.name!r}, format={self.format!r}, task={self.task!r}, input={self.input_spec.kind})"
 
+    @property
+    def default_data(self) -> str | None:
+        """The dataset this model runs on when none is given: its own, or zoo:stdlib-docs for text."""
+        default = self.metadata.get("default_data")
+        if default is None and self.input_spec.kind == "text":
+            default = "zoo:stdlib-docs"
+        return default
+
+    def items_of(self, dataset: Any) -> Any:
+        """A dataset's rows as this model's raw inputs: its texts, or its feature array."""
+        return dataset.texts() if self.input_spec.kind == "text" else dataset.features()
+
     # ------------------------------------------------------------------ encoding
     def encode(self, items: Sequence[Any] | np.ndarray, seq_len: int | None = None) -> dict[str, np.ndarray]:
         """Model inputs for a batch of raw items, as numpy arrays keyed by input name.
