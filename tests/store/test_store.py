@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import uuid
 
 import pytest
 from sqlalchemy import inspect, text
@@ -91,10 +92,35 @@ def test_schema_is_migrated_and_reopen_is_idempotent(store_url: str) -> None:
     first.close()
     second = open_store(store_url)
     tables = set(inspect(second.engine).get_table_names())
-    assert {"runs", "measurements", "artifacts", "events", "alembic_version"} <= tables
+    assert {"runs", "measurements", "artifacts", "events", "frugal_alembic_version"} <= tables
     with second.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM frugal_alembic_version")).scalar() == "0001"
     assert len(second.list_runs()) == 1
+
+
+def test_optuna_shares_the_store_database(store_url: str) -> None:
+    import optuna
+
+    store = open_store(store_url)
+    store.start_run("profile").finish()
+    name = f"shared-{uuid.uuid4().hex[:8]}"
+    study = optuna.create_study(storage=store_url, study_name=name)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    assert len(optuna.load_study(study_name=name, storage=store_url).trials) == 2
+    assert len(open_store(store_url).list_runs()) == 1
+    optuna.delete_study(study_name=name, storage=store_url)
+
+
+def test_legacy_version_table_is_adopted(sqlite_url: str) -> None:
+    store = open_store(sqlite_url)
+    store.start_run("profile").finish()
+    with store.engine.begin() as conn:  # the layout of stores made before the rename
+        conn.execute(text("ALTER TABLE frugal_alembic_version RENAME TO alembic_version"))
+    store.close()
+    reopened = open_store(sqlite_url)
+    tables = set(inspect(reopened.engine).get_table_names())
+    assert "alembic_version" not in tables and "frugal_alembic_version" in tables
+    assert len(reopened.list_runs()) == 1
 
 
 def test_events_audit_trail(store_url: str) -> None:

@@ -26,7 +26,8 @@ import numpy as np
 from frugalml._validate import check_positive_int
 from frugalml.errors import InvalidArgumentError
 
-__all__ = ["LatencyStats", "measure_latency", "cpu_timer", "cuda_timer", "summarize", "median_ci", "order_statistic_ci"]
+__all__ = ["LatencyStats", "measure_latency", "cpu_timer", "cuda_timer", "summarize", "median_ci", "order_statistic_ci",
+           "quantile_ci"]
 
 Timer = Callable[[Callable[[], object]], float]  # runs fn once, returns seconds
 
@@ -45,6 +46,8 @@ class LatencyStats:
     max: float
     p50_ci_low: float
     p50_ci_high: float
+    p95_ci_low: float  # distribution-free (order statistics); the gate compares p95s by these
+    p95_ci_high: float
     n: int
     warmup: int
     stop_reason: str
@@ -105,13 +108,28 @@ def order_statistic_ci(samples_s: np.ndarray, *, confidence: float = 0.95) -> tu
     return float(ordered[low_index]), float(ordered[n - 1 - low_index])
 
 
+def quantile_ci(samples: np.ndarray, q: float, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Distribution-free CI of the ``q`` quantile: the number of samples below it is Binomial(n, q),
+    so the order statistics at that binomial's tail ranks bracket it with ``confidence``. With too
+    few samples for a tail, the interval reaches the sample's minimum or maximum."""
+    from scipy.stats import binom
+
+    ordered = np.sort(np.asarray(samples, dtype=np.float64))
+    n = len(ordered)
+    alpha = 1 - confidence
+    low_rank = int(binom.ppf(alpha / 2, n, q))  # 1-based ranks of the bracketing order statistics
+    high_rank = int(binom.ppf(1 - alpha / 2, n, q)) + 1
+    return float(ordered[max(low_rank - 1, 0)]), float(ordered[min(high_rank - 1, n - 1)])
+
+
 def summarize(samples_s: np.ndarray, *, warmup: int, stop_reason: str) -> LatencyStats:
     ms = np.asarray(samples_s, dtype=np.float64) * 1e3
     low, high = median_ci(ms)
+    p95_low, p95_high = quantile_ci(ms, 0.95)
     p50, p90, p95, p99 = np.percentile(ms, [50, 90, 95, 99])
     return LatencyStats(p50=float(p50), p90=float(p90), p95=float(p95), p99=float(p99), mean=float(ms.mean()),
                         std=float(ms.std(ddof=1)) if len(ms) > 1 else 0.0, min=float(ms.min()), max=float(ms.max()),
-                        p50_ci_low=low, p50_ci_high=high, n=len(ms), warmup=warmup, stop_reason=stop_reason,
+                        p50_ci_low=low, p50_ci_high=high, p95_ci_low=p95_low, p95_ci_high=p95_high, n=len(ms), warmup=warmup, stop_reason=stop_reason,
                         timed_s=float(ms.sum() / 1e3))
 
 

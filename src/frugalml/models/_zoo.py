@@ -5,6 +5,8 @@
 - ``zoo:digits-mlp`` and ``zoo:digits-cnn``: small classifiers of scikit-learn's 8x8 digits,
   trained on first use with a fixed seed (a few seconds on a CPU) and cached as safetensors under
   the cache directory. Both take raw pixel values in [0, 16] and scale internally.
+- ``zoo:digits-fair-cnn``: the CNN trained on ``zoo:digits-fair``, where 10% of the digits are
+  rotated: the model for showing that compression hurts an under-represented subgroup first.
 """
 
 from __future__ import annotations
@@ -57,19 +59,20 @@ class DigitsCNN(nn.Module):
         return self.classifier(self.features(x / 16.0))
 
 
-_DIGITS_ARCH: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...], int]] = {
-    # name: (constructor, per-item input shape, training epochs)
-    "digits-mlp": (DigitsMLP, (64,), 60),
-    "digits-cnn": (DigitsCNN, (1, 8, 8), 40),
+_DIGITS_ARCH: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...], int, str]] = {
+    # name: (constructor, per-item input shape, training epochs, training dataset)
+    "digits-mlp": (DigitsMLP, (64,), 60, "zoo:digits"),
+    "digits-cnn": (DigitsCNN, (1, 8, 8), 40, "zoo:digits"),
+    "digits-fair-cnn": (DigitsCNN, (1, 8, 8), 40, "zoo:digits-fair"),
 }
 
 
 def train_digits_model(name: str, *, seed: int = _DIGITS_SEED) -> tuple[nn.Module, float]:
-    """Train a zoo digits model on the zoo:digits train split; returns it and its test accuracy."""
+    """Train a zoo digits model on its dataset's train split; returns it and its test accuracy."""
     from frugalml.datasets import load_dataset
 
-    build, shape, epochs = _DIGITS_ARCH[name]
-    train, test = load_dataset("zoo:digits", split="train"), load_dataset("zoo:digits", split="test")
+    build, shape, epochs, data = _DIGITS_ARCH[name]
+    train, test = load_dataset(data, split="train"), load_dataset(data, split="test")
     x = torch.tensor(train.features()).reshape(-1, *shape)
     y = torch.from_numpy(train.labels().astype(np.int64))
     generator = torch.Generator().manual_seed(seed)
@@ -95,7 +98,7 @@ def train_digits_model(name: str, *, seed: int = _DIGITS_SEED) -> tuple[nn.Modul
 def _load_digits(name: str) -> ModelHandle:
     from safetensors.torch import load_file, save
 
-    build, shape, _ = _DIGITS_ARCH[name]
+    build, shape, _, data = _DIGITS_ARCH[name]
     folder = cache_dir() / "zoo" / f"{name}-v{_ZOO_VERSION}"
     weights, meta_path = folder / "model.safetensors", folder / "config.json"
     model = build()
@@ -108,20 +111,20 @@ def _load_digits(name: str) -> ModelHandle:
             weights.unlink(missing_ok=True)
             return _load_digits(name)
     else:
-        log.info("training zoo:%s on zoo:digits (first use; cached in %s)", name, folder)
+        log.info("training zoo:%s on %s (first use; cached in %s)", name, data, folder)
         model, accuracy = train_digits_model(name)
         meta = {"name": name, "test_accuracy": accuracy, "seed": _DIGITS_SEED, "version": _ZOO_VERSION}
         atomic_write_bytes(weights, save({k: v.contiguous() for k, v in model.state_dict().items()}))
         atomic_write_bytes(meta_path, json.dumps(meta, indent=2).encode())
     from frugalml.datasets import load_dataset
 
-    examples = load_dataset("zoo:digits", split="test").features()[:64].reshape(-1, *shape)
+    examples = load_dataset(data, split="test").features()[:64].reshape(-1, *shape)
     return ModelHandle(
         name=f"zoo:{name}", format="torch", task="classification", module=model.eval(),
         input_spec=InputSpec(kind="tensor", item_shape=shape, dtype="float32", names=("x",)),
         example_inputs=examples, weight_files=(weights,),
         metadata={"test_accuracy": meta.get("test_accuracy"), "architecture": type(model).__name__,
-                  "default_data": "zoo:digits"},
+                  "default_data": data},
     )
 
 
@@ -146,6 +149,7 @@ ZOO_MODELS: dict[str, Callable[[], ModelHandle]] = {
     "minilm": _load_minilm,
     "digits-mlp": lambda: _load_digits("digits-mlp"),
     "digits-cnn": lambda: _load_digits("digits-cnn"),
+    "digits-fair-cnn": lambda: _load_digits("digits-fair-cnn"),
 }
 
 

@@ -280,6 +280,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _adopt_legacy_version_table(connection: Any) -> None:
+    """Stores made before 0.1 kept our revision in ``alembic_version``, the table Optuna needs for its
+    own schema: move our row to ``frugal_alembic_version`` so both can share one database."""
+    from sqlalchemy import inspect, text
+
+    tables = set(inspect(connection).get_table_names())
+    if "alembic_version" not in tables or "frugal_alembic_version" in tables or "runs" not in tables:
+        return
+    rows = [r[0] for r in connection.execute(text("SELECT version_num FROM alembic_version"))]
+    if rows and all(r.isdigit() and len(r) == 4 for r in rows):  # our revision ids are 0001, 0002, ...
+        connection.execute(text("CREATE TABLE frugal_alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)"))
+        for r in rows:
+            connection.execute(text("INSERT INTO frugal_alembic_version (version_num) VALUES (:v)"), {"v": r})
+        connection.execute(text("DROP TABLE alembic_version"))
+
+
 def _migrate(engine: Engine) -> None:
     from alembic import command
     from alembic.config import Config
@@ -287,6 +303,7 @@ def _migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     with engine.begin() as connection:
+        _adopt_legacy_version_table(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -1,0 +1,5 @@
+"""Quality: `evaluate()` overall, per subgroup (fairlearn MetricFrame) and against a reference."""
+
+from frugalml.evaluate._evaluate import Estimate, Evaluation, Evaluator, eval_dataset, evaluate
+
+__all__ = ["evaluate", "Evaluation", "Estimate", "Evaluator", "eval_dataset"]

@@ -1,0 +1,246 @@
+"""`gate(model, config, baseline=None) -> Verdict`: measure a model, check every budget, catch regressions.
+
+The verdict is what CI acts on: one row per budget (measured value with its CI, limit, margin,
+pass / fail) and, with a baseline, one row per latency batch size saying whether the model got
+slower. A p95 counts as a regression only when its whole confidence interval lies above the
+baseline's by more than the tolerance: noise alone does not fail a build.
+
+Outputs for CI: :meth:`Verdict.to_junit` (test reports), :meth:`Verdict.to_markdown` (a pull
+request comment), :meth:`Verdict.to_dict` (JSON).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+from frugalml.config import Budgets, FrugalConfig, load_config
+from frugalml.errors import InvalidArgumentError
+from frugalml.evaluate import Estimate, Evaluator
+from frugalml.gate._measure import Measured, measure_model
+from frugalml.gate.budgets import BudgetCheck, check_budgets
+from frugalml.gate.contexts import get_context
+from frugalml.models import ModelHandle, load_model
+
+__all__ = ["Verdict", "Regression", "gate", "evaluator_for"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Regression:
+    """Latency p95 at one batch size against the baseline's."""
+
+    metric: str
+    measured: Estimate
+    baseline: Estimate
+    tolerance: float
+    regressed: bool
+
+    @property
+    def ratio(self) -> float:
+        return self.measured.value / self.baseline.value if self.baseline.value else float("inf")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "measured": self.measured.to_dict(), "baseline": self.baseline.to_dict(),
+                "tolerance": self.tolerance, "regressed": self.regressed, "ratio": self.ratio}
+
+
+@dataclass
+class Verdict:
+    """The gate's result: budget rows, regression rows, and the overall pass / fail."""
+
+    model: str
+    context: str
+    checks: list[BudgetCheck]
+    regressions: list[Regression] = field(default_factory=list)
+    measured: Measured | None = None
+    baseline: str | None = None
+    run_id: int | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks) and not any(r.regressed for r in self.regressions)
+
+    @property
+    def failed(self) -> list[str]:
+        return [c.budget for c in self.checks if not c.passed] + [r.metric for r in self.regressions if r.regressed]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "context": self.context, "passed": self.passed, "failed": self.failed,
+                "checks": [c.to_dict() for c in self.checks], "regressions": [r.to_dict() for r in self.regressions],
+                "baseline": self.baseline, "run_id": self.run_id,
+                "measured": self.measured.to_dict() if self.measured is not None else None}
+
+    def to_markdown(self) -> str:
+        lines = [f"### frugal gate: {'✅ pass' if self.passed else '❌ fail'}", "",
+                 f"Model `{self.model}`, context `{self.context}`.", "",
+                 "| budget | measured (95% CI) | limit | margin | result |", "|---|---|---|---|---|"]
+        for c in self.checks:
+            lines.append(f"| {c.budget} | {_fmt_measured(c)} | {_op(c)} {_num(c.limit)} {c.unit} | "
+                         f"{_num(c.margin) if c.margin is not None else '—'} | {_result(c)} |")
+        if self.regressions:
+            lines += ["", f"Against baseline `{self.baseline}`:", "",
+                      "| metric | measured (95% CI) | baseline (95% CI) | ratio | result |", "|---|---|---|---|---|"]
+            for r in self.regressions:
+                lines.append(f"| {r.metric} | {_est(r.measured)} | {_est(r.baseline)} | {r.ratio:.2f}x | "
+                             f"{'❌ regression' if r.regressed else '✅ ok'} |")
+        return "\n".join(lines) + "\n"
+
+    def to_junit(self) -> str:
+        cases = [(c.budget, None if c.passed else f"{_fmt_measured(c)} {c.unit} vs limit {_op(c)} {_num(c.limit)}"
+                  f"{' (' + c.note + ')' if c.note else ''}") for c in self.checks]
+        cases += [(f"regression {r.metric}", f"p95 {_est(r.measured)} vs baseline {_est(r.baseline)} "
+                   f"(tolerance {r.tolerance:.0%})" if r.regressed else None) for r in self.regressions]
+        suite = ElementTree.Element("testsuite", name="frugal gate", tests=str(len(cases)),
+                                    failures=str(sum(1 for _, f in cases if f)), errors="0")
+        for name, failure in cases:
+            case = ElementTree.SubElement(suite, "testcase", classname=f"frugal.gate.{self.context}", name=name)
+            if failure:
+                ElementTree.SubElement(case, "failure", message=failure).text = failure
+        root = ElementTree.Element("testsuites")
+        root.append(suite)
+        return ElementTree.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _num(x: float | None) -> str:
+    if x is None:
+        return "—"
+    return f"{x:.4g}"
+
+
+def _op(c: BudgetCheck) -> str:
+    return "≤" if c.kind == "max" else "≥"
+
+
+def _est(e: Estimate) -> str:
+    return f"{e.value:.4g} [{e.low:.4g}, {e.high:.4g}]"
+
+
+def _fmt_measured(c: BudgetCheck) -> str:
+    if c.measured is None:
+        return f"not measured ({c.note})" if c.note else "not measured"
+    if c.low is not None and c.high is not None:
+        return f"{c.measured:.4g} [{c.low:.4g}, {c.high:.4g}]"
+    return f"{c.measured:.4g}"
+
+
+def _result(c: BudgetCheck) -> str:
+    if c.passed:
+        return "✅ pass" + (" (CI straddles the limit)" if c.uncertain else "")
+    return "❌ fail"
+
+
+def evaluator_for(config: FrugalConfig, reference: ModelHandle) -> Evaluator:
+    """The evaluator a configuration describes, against ``reference`` (the original model)."""
+    data = config.data.eval or reference.default_data
+    if data is None:
+        raise InvalidArgumentError("data.eval", None, f"{reference.name} has no default dataset",
+                                   "Set data.eval in frugal.yaml (a zoo:NAME or a file).")
+    return Evaluator(data, reference, task=config.task, text_column=config.data.text_column,
+                     label_column=config.data.label_column, group_column=config.data.group_column,
+                     limit=config.data.eval_items, seq_len=config.seq_len, seed=config.search.seed)
+
+
+def _baseline_from_run(store: Any, run_id: int) -> tuple[str, dict[int, Estimate]]:
+    record = store.get_run(run_id)
+    result = record.result or {}
+    found: dict[int, Estimate] = {}
+    if "measured" in (result.get("verdict") or {}) and result["verdict"]["measured"]:
+        for b, e in result["verdict"]["measured"]["latency_p95_ms"].items():
+            found[int(b)] = Estimate(e["value"], e["low"], e["high"])
+    elif "latency_ms" in result:
+        for b, s in result["latency_ms"].items():
+            if "p95_ci_low" in s:
+                found[int(b)] = Estimate(s["p95"], s["p95_ci_low"], s["p95_ci_high"])
+    if not found:
+        raise InvalidArgumentError("baseline", run_id, f"run {run_id} ({record.kind}) has no p95 latency with a "
+                                   "confidence interval", "Use a profile or gate run, or a model directory.")
+    return f"run {run_id} ({record.name})", found
+
+
+def gate(model: ModelHandle | str | Path, config: FrugalConfig | str | Path | None = None, *,
+         baseline: int | str | Path | None = None, tolerance: float = 0.05, store: Any = None,
+         on_progress: Callable[[str], None] | None = None) -> Verdict:
+    """Measure ``model`` and check it against the budgets of ``config`` (a FrugalConfig or frugal.yaml).
+
+    Args:
+        model: the model under test: an artifact directory from ``frugal compress`` / ``frugal optimize``,
+            or anything :func:`frugalml.load_model` takes.
+        config: budgets, context and data; ``None`` is the built-in default configuration. The
+            configuration's ``model`` is the reference quality drops are measured against.
+        baseline: a run id in the store or a model directory: flags p95 latency regressions against it.
+        tolerance: how much slower than the baseline (a fraction) still passes.
+        store: a store URL or Store to record the gate run in; None records nothing.
+    """
+    if not isinstance(config, FrugalConfig):
+        config = load_config(config)
+    if not (isinstance(tolerance, (int, float)) and 0 <= tolerance < 10):
+        raise InvalidArgumentError("tolerance", tolerance, "must be a fraction >= 0", "Use e.g. 0.05 for 5%.")
+    context = get_context(config.context)
+    budgets: Budgets = config.budgets.merged_over(context.budgets)
+    handle = model if isinstance(model, ModelHandle) else load_model(model)
+    reference = load_model(config.model)
+    opened = None
+    if store is not None:
+        from frugalml.store import Store, open_store
+
+        opened = store if isinstance(store, Store) else open_store(store)
+    run = None
+    if opened is not None:
+        from frugalml.measure.env import fingerprint
+
+        run = opened.start_run("gate", name=handle.name, env=fingerprint(),
+                               config={"model": handle.name, "config": config.to_dict(),
+                                       "baseline": str(baseline) if baseline is not None else None,
+                                       "tolerance": tolerance})
+    try:
+        evaluator = evaluator_for(config, reference)
+        measured = measure_model(handle, context=context, budgets=budgets, evaluator=evaluator,
+                                 seq_len=config.seq_len, max_time_s=max(config.search.latency_max_s, 3.0),
+                                 data=config.data.eval, on_progress=on_progress)
+        verdict = Verdict(model=handle.name, context=context.name, checks=check_budgets(measured, budgets),
+                          measured=measured)
+        if baseline is not None:
+            verdict.baseline, base_p95 = _resolve_baseline(baseline, opened, config, context, budgets, on_progress)
+            for batch, est in sorted(measured.latency_p95_ms.items()):
+                if batch in base_p95:
+                    b = base_p95[batch]
+                    verdict.regressions.append(Regression(
+                        f"latency_p95_ms@{batch}", est, b, tolerance, regressed=est.low > b.high * (1 + tolerance)))
+    except BaseException as exc:
+        if run is not None:
+            run.fail(exc)
+        raise
+    if run is not None:
+        from frugalml.store import Measurement
+
+        verdict.run_id = run.id
+        rows = [Measurement(f"budget:{c.budget}", c.measured, c.unit or "ratio")
+                for c in verdict.checks if c.measured is not None]
+        rows += [Measurement("latency_p95_ms", e.value, "ms", batch=b) for b, e in measured.latency_p95_ms.items()]
+        run.finish(result={"verdict": verdict.to_dict(), "passed": verdict.passed}, measurements=rows)
+    return verdict
+
+
+def _resolve_baseline(baseline: int | str | Path, store: Any, config: FrugalConfig, context: Any, budgets: Budgets,
+                      on_progress: Callable[[str], None] | None) -> tuple[str, dict[int, Estimate]]:
+    text = str(baseline)
+    if isinstance(baseline, int) or text.isdigit():
+        if store is None:
+            from frugalml.store import open_store
+
+            store = open_store(config.store)
+        return _baseline_from_run(store, int(text))
+    path = Path(text)
+    if not path.exists():
+        raise InvalidArgumentError("baseline", text, "is neither a run id nor an existing model path",
+                                   "Pass a run id from `frugal runs list` or a model directory.")
+    base = measure_model(load_model(path), context=context, budgets=budgets, evaluator=None, seq_len=config.seq_len,
+                         max_time_s=max(config.search.latency_max_s, 3.0), data=config.data.eval,
+                         on_progress=on_progress)
+    return text, base.latency_p95_ms
