@@ -10,19 +10,54 @@ subgroup, and gate the result against budgets; every run is recorded in a databa
 """
 
 from frugalml._version import __version__
+from frugalml.compress import Recipe, compress
+from frugalml.config import FrugalConfig, load_config
 from frugalml.datasets import Dataset, load_dataset
-from frugalml.errors import (DataError, FrugalError, InvalidArgumentError, MeasurementError, ModelLoadError,
-                             StoreError, UnsafeFormatError)
+from frugalml.errors import (
+                             DataError,
+                             FrugalError,
+                             InvalidArgumentError,
+                             MeasurementError,
+                             ModelLoadError,
+                             StoreError,
+                             UnsafeFormatError,
+)
+from frugalml.evaluate import Evaluation, evaluate
+from frugalml.gate import Verdict, gate
 from frugalml.measure import LatencyStats, Profile, Roofline, profile
 from frugalml.models import InputSpec, ModelHandle, load_model
+from frugalml.search import SearchResult, optimize
 from frugalml.store import RunRecord, Store, open_store
 
 __all__ = [
-    "__version__",
-    "load_model", "ModelHandle", "InputSpec",
-    "load_dataset", "Dataset",
-    "profile", "Profile", "LatencyStats", "Roofline",
-    "open_store", "Store", "RunRecord",
-    "FrugalError", "InvalidArgumentError", "ModelLoadError", "UnsafeFormatError", "DataError", "StoreError",
-    "MeasurementError",
+                             "DataError",
+                             "Dataset",
+                             "Evaluation",
+                             "FrugalConfig",
+                             "FrugalError",
+                             "InputSpec",
+                             "InvalidArgumentError",
+                             "LatencyStats",
+                             "MeasurementError",
+                             "ModelHandle",
+                             "ModelLoadError",
+                             "Profile",
+                             "Recipe",
+                             "Roofline",
+                             "RunRecord",
+                             "SearchResult",
+                             "Store",
+                             "StoreError",
+                             "UnsafeFormatError",
+                             "Verdict",
+                             "__version__",
+                             "compress",
+                             "evaluate",
+                             "gate",
+                             "load_config",
+                             "load_dataset",
+                             "load_model",
+                             "open_store",
+                             "optimize",
+                             "profile",
 ]

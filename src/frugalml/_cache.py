@@ -10,7 +10,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["cache_dir", "atomic_write_bytes"]
+__all__ = ["atomic_write_bytes", "cache_dir"]
 
 
 def cache_dir() -> Path:

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-__all__ = ["json_safe", "dumps"]
+__all__ = ["dumps", "json_safe"]
 
 
 def json_safe(value: Any) -> Any:

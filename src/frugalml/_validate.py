@@ -12,7 +12,7 @@ from typing import Any
 
 from frugalml.errors import InvalidArgumentError
 
-__all__ = ["check_positive_int", "check_choice", "parse_int_list", "nearest", "zoo_fix"]
+__all__ = ["check_choice", "check_positive_int", "nearest", "parse_int_list", "zoo_fix"]
 
 
 def nearest(value: str, choices: Iterable[str]) -> str | None:

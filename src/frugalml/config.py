@@ -14,13 +14,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from frugalml._validate import nearest
 from frugalml.errors import InvalidArgumentError
 
-__all__ = ["FrugalConfig", "DataSpec", "Budgets", "SearchSpec", "LatencyBudget", "ThroughputBudget", "DropBudget",
-           "load_config", "config_from_dict", "TECHNIQUE_FAMILIES", "DEFAULT_CONFIG"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "TECHNIQUE_FAMILIES",
+    "Budgets",
+    "DataSpec",
+    "DropBudget",
+    "FrugalConfig",
+    "LatencyBudget",
+    "SearchSpec",
+    "ThroughputBudget",
+    "config_from_dict",
+    "load_config",
+]
 
 TECHNIQUE_FAMILIES = ("quantize", "prune", "distill", "lowrank", "runtime")
 

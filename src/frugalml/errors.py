@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "DataError",
     "FrugalError",
     "InvalidArgumentError",
-    "ModelLoadError",
-    "UnsafeFormatError",
-    "DataError",
-    "StoreError",
     "MeasurementError",
+    "ModelLoadError",
+    "StoreError",
+    "UnsafeFormatError",
 ]
 
 

@@ -17,7 +17,7 @@ from rich.console import Console
 from frugalml._version import __version__
 from frugalml.errors import FrugalError
 
-__all__ = ["app", "main", "console", "err_console", "state"]
+__all__ = ["app", "console", "err_console", "main", "state"]
 
 app = typer.Typer(
     name="frugal",
@@ -66,7 +66,7 @@ def _root(
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    from frugalml.cli import _compress, _profile, _runs  # noqa: F401 - registers the commands
+    from frugalml.cli import _compress, _optimize, _profile, _runs  # noqa: F401 - registers the commands
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+    except Exception as exc:
         if state["debug"]:
             raise
         err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"

@@ -5,8 +5,18 @@
     >>> save_model(small, "out/minilm-small")
 """
 
-from frugalml.compress._api import CompressResult, compress, compress_to_dir, measure_fidelity
-from frugalml.compress._base import CONFIG_TYPES, StepRecord, TechniqueConfig, register_handler
+from frugalml.compress._api import (
+    CompressResult,
+    compress,
+    compress_to_dir,
+    measure_fidelity,
+)
+from frugalml.compress._base import (
+    CONFIG_TYPES,
+    StepRecord,
+    TechniqueConfig,
+    register_handler,
+)
 from frugalml.compress.artifact import load_artifact, read_key_file, save_model
 from frugalml.compress.distill import Distill
 from frugalml.compress.gpu import QuantizeWeights, Sparsify24
@@ -17,7 +27,27 @@ from frugalml.compress.recipe import Recipe
 from frugalml.compress.runtime import ExportOnnx
 
 __all__ = [
-    "compress", "compress_to_dir", "CompressResult", "measure_fidelity", "Recipe", "save_model", "load_artifact", "read_key_file",
-    "QuantizeDynamic", "QuantizeStatic", "CastPrecision", "PruneMagnitude", "PruneStructured", "DropLayers",
-    "Distill", "LowRank", "ExportOnnx", "QuantizeWeights", "Sparsify24", "TechniqueConfig", "StepRecord", "register_handler", "CONFIG_TYPES",
+    "CONFIG_TYPES",
+    "CastPrecision",
+    "CompressResult",
+    "Distill",
+    "DropLayers",
+    "ExportOnnx",
+    "LowRank",
+    "PruneMagnitude",
+    "PruneStructured",
+    "QuantizeDynamic",
+    "QuantizeStatic",
+    "QuantizeWeights",
+    "Recipe",
+    "Sparsify24",
+    "StepRecord",
+    "TechniqueConfig",
+    "compress",
+    "compress_to_dir",
+    "load_artifact",
+    "measure_fidelity",
+    "read_key_file",
+    "register_handler",
+    "save_model",
 ]

@@ -18,13 +18,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from frugalml.compress._base import CompressContext, StepRecord, TechniqueConfig, handler_for
+from frugalml.compress._base import (
+    CompressContext,
+    StepRecord,
+    TechniqueConfig,
+    handler_for,
+)
 from frugalml.compress.recipe import Recipe
 from frugalml.datasets import Dataset, load_dataset
 from frugalml.errors import InvalidArgumentError
 from frugalml.models import ModelHandle, load_model
 
-__all__ = ["compress", "compress_to_dir", "CompressResult", "measure_fidelity"]
+__all__ = ["CompressResult", "compress", "compress_to_dir", "measure_fidelity"]
 
 log = logging.getLogger(__name__)
 

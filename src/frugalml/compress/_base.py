@@ -17,8 +17,18 @@ from typing import Any, ClassVar, TypeVar
 
 from frugalml.errors import InvalidArgumentError
 
-__all__ = ["TechniqueConfig", "StepRecord", "CompressContext", "register_handler", "handler_for", "CONFIG_TYPES",
-           "check_fraction", "check_int", "check_in", "check_names"]
+__all__ = [
+    "CONFIG_TYPES",
+    "CompressContext",
+    "StepRecord",
+    "TechniqueConfig",
+    "check_fraction",
+    "check_in",
+    "check_int",
+    "check_names",
+    "handler_for",
+    "register_handler",
+]
 
 C = TypeVar("C", bound="TechniqueConfig")
 CONFIG_TYPES: dict[str, type[TechniqueConfig]] = {}  # the allow-list recipes are loaded from

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["reference_outputs", "fidelity", "cosine_per_item", "embedding_fidelity", "retrieval_agreement"]
+__all__ = ["cosine_per_item", "embedding_fidelity", "fidelity", "reference_outputs", "retrieval_agreement"]
 
 
 def reference_outputs(handle: Any, items: Any, seq_len: int | None) -> np.ndarray:

@@ -40,7 +40,7 @@ from frugalml.models import ModelHandle, SentenceEncoder, SequenceClassifier
 from frugalml.models._handle import InputSpec
 from frugalml.models._safety import sha256_file
 
-__all__ = ["save_model", "load_artifact", "is_artifact", "read_key_file", "MANIFEST"]
+__all__ = ["MANIFEST", "is_artifact", "load_artifact", "read_key_file", "save_model"]
 
 MANIFEST = "manifest.json"
 ARTIFACT_VERSION = 1

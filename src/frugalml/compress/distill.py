@@ -20,8 +20,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from frugalml.compress._base import (CompressContext, StepRecord, TechniqueConfig, check_fraction, check_in,
-                                     check_int, register_handler)
+from frugalml.compress._base import (
+    CompressContext,
+    StepRecord,
+    TechniqueConfig,
+    check_fraction,
+    check_in,
+    check_int,
+    register_handler,
+)
 from frugalml.compress._fidelity import fidelity
 from frugalml.compress.quantize import _with_module
 from frugalml.errors import InvalidArgumentError

@@ -16,7 +16,14 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from frugalml.compress._base import CompressContext, StepRecord, TechniqueConfig, check_in, check_names, register_handler
+from frugalml.compress._base import (
+    CompressContext,
+    StepRecord,
+    TechniqueConfig,
+    check_in,
+    check_names,
+    register_handler,
+)
 from frugalml.compress.quantize import _with_module
 from frugalml.errors import InvalidArgumentError, MeasurementError
 from frugalml.models import ModelHandle
@@ -84,8 +91,12 @@ def _quantize_weights(handle: ModelHandle, config: QuantizeWeights, ctx: Compres
                       record: StepRecord) -> ModelHandle:
     _require_cuda(config.technique)
     try:
-        from torchao.quantization import (Float8DynamicActivationFloat8WeightConfig, Int4WeightOnlyConfig,
-                                          Int8WeightOnlyConfig, quantize_)
+        from torchao.quantization import (
+            Float8DynamicActivationFloat8WeightConfig,
+            Int4WeightOnlyConfig,
+            Int8WeightOnlyConfig,
+            quantize_,
+        )
     except ImportError as exc:
         raise MeasurementError("technique", config.technique, f"torchao is not usable here ({exc})",
                                "Run: pip install torchao (matching your torch version).") from None

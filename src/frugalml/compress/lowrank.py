@@ -14,12 +14,18 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from frugalml.compress._base import (CompressContext, StepRecord, TechniqueConfig, check_fraction, check_names,
-                                     register_handler)
+from frugalml.compress._base import (
+    CompressContext,
+    StepRecord,
+    TechniqueConfig,
+    check_fraction,
+    check_names,
+    register_handler,
+)
 from frugalml.compress.quantize import _with_module
 from frugalml.models import ModelHandle
 
-__all__ = ["LowRank", "factorize", "apply_ranks"]
+__all__ = ["LowRank", "apply_ranks", "factorize"]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,13 +19,20 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from frugalml.compress._base import (CompressContext, StepRecord, TechniqueConfig, check_fraction, check_in,
-                                     check_names, register_handler)
+from frugalml.compress._base import (
+    CompressContext,
+    StepRecord,
+    TechniqueConfig,
+    check_fraction,
+    check_in,
+    check_names,
+    register_handler,
+)
 from frugalml.compress.quantize import _with_module
 from frugalml.errors import InvalidArgumentError
 from frugalml.models import ModelHandle
 
-__all__ = ["PruneMagnitude", "PruneStructured", "DropLayers", "encoder_layers", "rebuild_shapes", "layer_shapes"]
+__all__ = ["DropLayers", "PruneMagnitude", "PruneStructured", "encoder_layers", "layer_shapes", "rebuild_shapes"]
 
 log = logging.getLogger(__name__)
 

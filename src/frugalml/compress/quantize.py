@@ -19,13 +19,20 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from frugalml.compress._base import (CompressContext, StepRecord, TechniqueConfig, check_fraction, check_in,
-                                     check_names, register_handler)
+from frugalml.compress._base import (
+    CompressContext,
+    StepRecord,
+    TechniqueConfig,
+    check_fraction,
+    check_in,
+    check_names,
+    register_handler,
+)
 from frugalml.compress._fidelity import fidelity, reference_outputs
 from frugalml.errors import InvalidArgumentError
 from frugalml.models import ModelHandle
 
-__all__ = ["QuantizeDynamic", "QuantizeStatic", "CastPrecision"]
+__all__ = ["CastPrecision", "QuantizeDynamic", "QuantizeStatic"]
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +152,11 @@ def _selected(names: list[str], include: tuple[str, ...], exclude: tuple[str, ..
 def _torch_dynamic(module: torch.nn.Module, names: list[str], per_channel: bool) -> torch.nn.Module:
     import warnings
 
-    from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
+    from torch.ao.quantization import (
+        default_dynamic_qconfig,
+        per_channel_dynamic_qconfig,
+        quantize_dynamic,
+    )
 
     qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
     with warnings.catch_warnings():
@@ -170,9 +181,8 @@ def _onnx_weight_nodes(path: Path) -> list[str]:
 
 
 def _ort_dynamic(src: Path, dst: Path, nodes: list[str], per_channel: bool) -> Path:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # Fused ops from ONNX Runtime's optimizer are in another domain, so shape inference leaves their
     # outputs untyped; they are float tensors.
@@ -194,7 +204,7 @@ def _quantize_dynamic(handle: ModelHandle, config: QuantizeDynamic, ctx: Compres
         for name in _linear_names(handle.module):
             if name not in candidates:
                 record.skip(name, "excluded by the recipe")
-        build = lambda names: _with_module(handle, _torch_dynamic(handle.module, names, config.per_channel))  # noqa: E731
+        build = lambda names: _with_module(handle, _torch_dynamic(handle.module, names, config.per_channel))
     else:
         src = ensure_onnx(handle, ctx, "dynamic-src")
         candidates = _selected(_onnx_weight_nodes(src), config.include, config.exclude)
@@ -267,7 +277,12 @@ class _Reader:
 @register_handler(QuantizeStatic)
 def _quantize_static(handle: ModelHandle, config: QuantizeStatic, ctx: CompressContext,
                      record: StepRecord) -> ModelHandle:
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     if ctx.calibration is None or len(ctx.calibration) == 0:
         raise InvalidArgumentError("calibration", None, "static quantization needs calibration data",

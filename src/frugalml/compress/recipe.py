@@ -31,7 +31,7 @@ from frugalml._validate import nearest
 from frugalml.compress._base import CONFIG_TYPES, TechniqueConfig
 from frugalml.errors import InvalidArgumentError
 
-__all__ = ["Recipe", "RECIPE_FORMAT_VERSION"]
+__all__ = ["RECIPE_FORMAT_VERSION", "Recipe"]
 
 RECIPE_FORMAT_VERSION = 1
 

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from frugalml.compress._base import CompressContext, StepRecord, TechniqueConfig, check_in, register_handler
+from frugalml.compress._base import (
+    CompressContext,
+    StepRecord,
+    TechniqueConfig,
+    check_in,
+    register_handler,
+)
 from frugalml.compress.quantize import ensure_onnx, onnx_handle
 from frugalml.models import ModelHandle
 

@@ -4,4 +4,4 @@ from frugalml.datasets._dataset import Dataset
 from frugalml.datasets._load import load_dataset
 from frugalml.datasets._zoo import STDLIB_FAMILIES, ZOO_DATASETS
 
-__all__ = ["Dataset", "load_dataset", "ZOO_DATASETS", "STDLIB_FAMILIES"]
+__all__ = ["STDLIB_FAMILIES", "ZOO_DATASETS", "Dataset", "load_dataset"]

@@ -28,7 +28,7 @@ import pandas as pd
 from frugalml._cache import atomic_write_bytes, cache_dir
 from frugalml.datasets._dataset import Dataset
 
-__all__ = ["ZOO_DATASETS", "load_zoo_dataset", "STDLIB_FAMILIES"]
+__all__ = ["STDLIB_FAMILIES", "ZOO_DATASETS", "load_zoo_dataset"]
 
 log = logging.getLogger(__name__)
 

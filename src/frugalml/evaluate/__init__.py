@@ -1,5 +1,11 @@
 """Quality: `evaluate()` overall, per subgroup (fairlearn MetricFrame) and against a reference."""
 
-from frugalml.evaluate._evaluate import Estimate, Evaluation, Evaluator, eval_dataset, evaluate
+from frugalml.evaluate._evaluate import (
+    Estimate,
+    Evaluation,
+    Evaluator,
+    eval_dataset,
+    evaluate,
+)
 
-__all__ = ["evaluate", "Evaluation", "Estimate", "Evaluator", "eval_dataset"]
+__all__ = ["Estimate", "Evaluation", "Evaluator", "eval_dataset", "evaluate"]

@@ -23,11 +23,16 @@ import numpy as np
 from frugalml._validate import check_choice, check_positive_int
 from frugalml.datasets import Dataset, load_dataset
 from frugalml.errors import DataError, InvalidArgumentError
-from frugalml.evaluate._metrics import (MetricSet, callable_metrics, classification_metrics, embedding_metrics,
-                                        regression_metrics)
+from frugalml.evaluate._metrics import (
+    MetricSet,
+    callable_metrics,
+    classification_metrics,
+    embedding_metrics,
+    regression_metrics,
+)
 from frugalml.models import ModelHandle, load_model
 
-__all__ = ["evaluate", "Evaluation", "Estimate", "Evaluator", "eval_dataset"]
+__all__ = ["Estimate", "Evaluation", "Evaluator", "eval_dataset", "evaluate"]
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,14 @@ import numpy as np
 
 from frugalml.compress._fidelity import cosine_per_item
 
-__all__ = ["MetricSet", "classification_metrics", "embedding_metrics", "regression_metrics", "callable_metrics",
-           "to_probabilities"]
+__all__ = [
+    "MetricSet",
+    "callable_metrics",
+    "classification_metrics",
+    "embedding_metrics",
+    "regression_metrics",
+    "to_probabilities",
+]
 
 Rows = np.ndarray  # integer positions into the evaluated items
 

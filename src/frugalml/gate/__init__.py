@@ -5,5 +5,16 @@ from frugalml.gate.budgets import BudgetCheck, check_budgets
 from frugalml.gate.contexts import CONTEXTS, Context, get_context
 from frugalml.gate.verdict import Regression, Verdict, evaluator_for, gate
 
-__all__ = ["gate", "Verdict", "Regression", "BudgetCheck", "check_budgets", "Context", "CONTEXTS", "get_context",
-           "Measured", "measure_model", "evaluator_for"]
+__all__ = [
+           "CONTEXTS",
+           "BudgetCheck",
+           "Context",
+           "Measured",
+           "Regression",
+           "Verdict",
+           "check_budgets",
+           "evaluator_for",
+           "gate",
+           "get_context",
+           "measure_model",
+]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from frugalml.config import Budgets, DropBudget
 
-__all__ = ["Context", "CONTEXTS", "get_context"]
+__all__ = ["CONTEXTS", "Context", "get_context"]
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from frugalml.gate.budgets import BudgetCheck, check_budgets
 from frugalml.gate.contexts import get_context
 from frugalml.models import ModelHandle, load_model
 
-__all__ = ["Verdict", "Regression", "gate", "evaluator_for"]
+__all__ = ["Regression", "Verdict", "evaluator_for", "gate"]
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +146,18 @@ def evaluator_for(config: FrugalConfig, reference: ModelHandle) -> Evaluator:
                      limit=config.data.eval_items, seq_len=config.seq_len, seed=config.search.seed)
 
 
+def effective_budgets(config: FrugalConfig, context: Any, evaluator: Evaluator | None) -> Budgets:
+    """The user's budgets over the context's defaults. A context's default subgroup budgets apply
+    only where the data has groups (a user's own subgroup budget always applies, and fails with
+    "no group column" when there are none)."""
+    defaults = context.budgets
+    if evaluator is None or evaluator.groups is None:
+        defaults = defaults.model_copy(update={"worst_group_drop": None, "subgroup_gap": None})
+        if context.budgets.worst_group_drop is not None or context.budgets.subgroup_gap is not None:
+            log.info("%s: the data has no group column; the context's subgroup budgets do not apply", context.name)
+    return config.budgets.merged_over(defaults)
+
+
 def _baseline_from_run(store: Any, run_id: int) -> tuple[str, dict[int, Estimate]]:
     record = store.get_run(run_id)
     result = record.result or {}
@@ -182,7 +194,6 @@ def gate(model: ModelHandle | str | Path, config: FrugalConfig | str | Path | No
     if not (isinstance(tolerance, (int, float)) and 0 <= tolerance < 10):
         raise InvalidArgumentError("tolerance", tolerance, "must be a fraction >= 0", "Use e.g. 0.05 for 5%.")
     context = get_context(config.context)
-    budgets: Budgets = config.budgets.merged_over(context.budgets)
     handle = model if isinstance(model, ModelHandle) else load_model(model)
     reference = load_model(config.model)
     opened = None
@@ -200,6 +211,7 @@ def gate(model: ModelHandle | str | Path, config: FrugalConfig | str | Path | No
                                        "tolerance": tolerance})
     try:
         evaluator = evaluator_for(config, reference)
+        budgets = effective_budgets(config, context, evaluator)
         measured = measure_model(handle, context=context, budgets=budgets, evaluator=evaluator,
                                  seq_len=config.seq_len, max_time_s=max(config.search.latency_max_s, 3.0),
                                  data=config.data.eval, on_progress=on_progress)

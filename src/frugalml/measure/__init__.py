@@ -6,5 +6,16 @@ from frugalml.measure.flops import FlopCount, count_onnx_flops, count_torch_flop
 from frugalml.measure.latency import LatencyStats, measure_latency
 from frugalml.measure.roofline import Roofline
 
-__all__ = ["profile", "Profile", "model_size", "LatencyStats", "measure_latency", "FlopCount",
-           "count_torch_flops", "count_onnx_flops", "Roofline", "DeviceSpec", "KNOWN_GPUS"]
+__all__ = [
+           "KNOWN_GPUS",
+           "DeviceSpec",
+           "FlopCount",
+           "LatencyStats",
+           "Profile",
+           "Roofline",
+           "count_onnx_flops",
+           "count_torch_flops",
+           "measure_latency",
+           "model_size",
+           "profile",
+]

@@ -22,16 +22,35 @@ from frugalml._validate import check_choice, check_positive_int, parse_int_list
 from frugalml.datasets import Dataset, load_dataset
 from frugalml.errors import InvalidArgumentError
 from frugalml.measure.devices import device_spec
-from frugalml.measure.energy import (carbon_intensity_g_per_kwh, co2e_g_per_1k_items, measure_energy,
-                                     select_meter)
+from frugalml.measure.energy import (
+    carbon_intensity_g_per_kwh,
+    co2e_g_per_1k_items,
+    measure_energy,
+    select_meter,
+)
 from frugalml.measure.env import fingerprint
-from frugalml.measure.flops import FlopCount, count_onnx_flops, count_torch_flops, layer_kinds
-from frugalml.measure.latency import LatencyStats, cpu_timer, cuda_timer, measure_latency
+from frugalml.measure.flops import (
+    FlopCount,
+    count_onnx_flops,
+    count_torch_flops,
+    layer_kinds,
+)
+from frugalml.measure.latency import (
+    LatencyStats,
+    cpu_timer,
+    cuda_timer,
+    measure_latency,
+)
 from frugalml.measure.memory import MemoryStats, measure_memory
-from frugalml.measure.roofline import Roofline, build_roofline, precision_of, time_layers
+from frugalml.measure.roofline import (
+    Roofline,
+    build_roofline,
+    precision_of,
+    time_layers,
+)
 from frugalml.models import ModelHandle, load_model
 
-__all__ = ["Profile", "profile", "model_size", "profile_measurements"]
+__all__ = ["Profile", "model_size", "profile", "profile_measurements"]
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +100,7 @@ class Profile:
 
     def to_dict(self, *, include_samples: bool = False) -> dict[str, Any]:
         """A JSON-ready dict; batch-size keys become strings. Keys are documented in docs/profile.md."""
-        by_batch = lambda d: {str(k): v for k, v in d.items()}  # noqa: E731
+        by_batch = lambda d: {str(k): v for k, v in d.items()}
         out: dict[str, Any] = {
             "run_id": self.run_id, "model": self.model, "format": self.format, "task": self.task,
             "runtime": self.runtime, "device": self.device, "threads": self.threads, "precision": self.precision,
@@ -141,6 +160,14 @@ def _count_params(handle: ModelHandle) -> tuple[int, int]:
     return total, nonzero
 
 
+def _tensor_bytes(value: Any) -> int:
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, (tuple, list)):
+        return sum(_tensor_bytes(v) for v in value)
+    return 0
+
+
 def model_size(handle: ModelHandle) -> int:
     """Serialized size in bytes as saved: the weight files, or the module as safetensors if in memory."""
     files = [Path(f) for f in handle.weight_files if Path(f).is_file()]
@@ -150,7 +177,12 @@ def model_size(handle: ModelHandle) -> int:
 
     if handle.module is None:
         return 0
-    state = {k: v.detach().contiguous().cpu() for k, v in handle.module.state_dict().items()}
+    raw = handle.module.state_dict()
+    if any(not isinstance(v, torch.Tensor) or v.is_quantized for v in raw.values()):
+        # PyTorch dynamic-INT8 modules hold packed (weight, bias) tuples and dtypes: count the bytes of
+        # the tensors they hold, int8 weights at 1 byte each, as they sit in memory.
+        return int(sum(_tensor_bytes(v) for v in raw.values()))
+    state = {k: v.detach().contiguous().cpu() for k, v in raw.items()}
     # safetensors refuses tensors sharing memory; clone so tied weights serialise like save_model would.
     return len(save({k: v.clone() for k, v in state.items()}))
 

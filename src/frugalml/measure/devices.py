@@ -20,7 +20,7 @@ import torch
 
 from frugalml._cache import atomic_write_bytes, cache_dir
 
-__all__ = ["DeviceSpec", "KNOWN_GPUS", "gpu_spec", "probe_cpu", "cpu_model_name", "device_spec"]
+__all__ = ["KNOWN_GPUS", "DeviceSpec", "cpu_model_name", "device_spec", "gpu_spec", "probe_cpu"]
 
 log = logging.getLogger(__name__)
 T = 1e12

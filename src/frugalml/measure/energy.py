@@ -28,8 +28,17 @@ import psutil
 from frugalml._validate import nearest
 from frugalml.errors import InvalidArgumentError
 
-__all__ = ["EnergyMeter", "EnergyStats", "select_meter", "measure_energy", "carbon_intensity_g_per_kwh",
-           "co2e_g_per_1k_items", "NvmlMeter", "RaplMeter", "CpuTimeEstimate"]
+__all__ = [
+    "CpuTimeEstimate",
+    "EnergyMeter",
+    "EnergyStats",
+    "NvmlMeter",
+    "RaplMeter",
+    "carbon_intensity_g_per_kwh",
+    "co2e_g_per_1k_items",
+    "measure_energy",
+    "select_meter",
+]
 
 log = logging.getLogger(__name__)
 

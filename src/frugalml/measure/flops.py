@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
-__all__ = ["OpCost", "LayerCost", "FlopCount", "count_torch_flops", "count_onnx_flops"]
+__all__ = ["FlopCount", "LayerCost", "OpCost", "count_onnx_flops", "count_torch_flops"]
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,9 @@ def count_onnx_flops(path: Path, inputs: dict[str, np.ndarray]) -> FlopCount:
     for value in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
         tensor_type = value.type.tensor_type
         dims = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in tensor_type.shape.dim)
-        shapes[value.name] = (None if -1 in dims else dims, _ONNX_DTYPE_BYTES.get(tensor_type.elem_type, 4))
+        # No shape at all (after offline fusion, inference may give up on a tensor) is unknown, not a scalar.
+        known = tensor_type.HasField("shape") and -1 not in dims
+        shapes[value.name] = (dims if known else None, _ONNX_DTYPE_BYTES.get(tensor_type.elem_type, 4))
     for init in inferred.graph.initializer:
         shapes[init.name] = (tuple(init.dims), _ONNX_DTYPE_BYTES.get(init.data_type, 4))
 
@@ -209,7 +211,7 @@ def count_onnx_flops(path: Path, inputs: dict[str, np.ndarray]) -> FlopCount:
             continue
         label = node.name or f"{node.op_type}_{index}"
         a, b, out = shape(node.input[0]), shape(node.input[1]), shape(node.output[0])
-        if a is None or b is None or out is None:
+        if a is None or b is None or out is None or not a or not b:
             uncounted.append(label)
             continue
         if node.op_type == "MatMul":

@@ -26,8 +26,16 @@ import numpy as np
 from frugalml._validate import check_positive_int
 from frugalml.errors import InvalidArgumentError
 
-__all__ = ["LatencyStats", "measure_latency", "cpu_timer", "cuda_timer", "summarize", "median_ci", "order_statistic_ci",
-           "quantile_ci"]
+__all__ = [
+    "LatencyStats",
+    "cpu_timer",
+    "cuda_timer",
+    "measure_latency",
+    "median_ci",
+    "order_statistic_ci",
+    "quantile_ci",
+    "summarize",
+]
 
 Timer = Callable[[Callable[[], object]], float]  # runs fn once, returns seconds
 

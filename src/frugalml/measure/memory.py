@@ -47,8 +47,7 @@ class RssSampler:
     def _sample(self) -> None:
         rss = self._process.memory_info().rss
         self.samples += 1
-        if rss > self.peak_bytes:
-            self.peak_bytes = rss
+        self.peak_bytes = max(self.peak_bytes, rss)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):

@@ -25,7 +25,7 @@ import torch
 from frugalml.measure.devices import DeviceSpec
 from frugalml.measure.flops import FlopCount
 
-__all__ = ["RooflinePoint", "LayerPoint", "Roofline", "roofline_point", "time_layers", "precision_of"]
+__all__ = ["LayerPoint", "Roofline", "RooflinePoint", "precision_of", "roofline_point", "time_layers"]
 
 
 def precision_of(module: torch.nn.Module | None) -> str:

@@ -31,7 +31,7 @@ import torch
 from frugalml._validate import check_choice, check_positive_int
 from frugalml.errors import InvalidArgumentError, MeasurementError
 
-__all__ = ["ModelHandle", "InputSpec", "Runner", "Format", "Task", "FORMATS", "TASKS", "RUNTIMES", "call_module"]
+__all__ = ["FORMATS", "RUNTIMES", "TASKS", "Format", "InputSpec", "ModelHandle", "Runner", "Task", "call_module"]
 
 log = logging.getLogger(__name__)
 

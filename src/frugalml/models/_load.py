@@ -159,7 +159,9 @@ def load_model(
         raise ModelLoadError("model", text, "no such file or directory",
                              f"Check the path, or use a built-in model: {', '.join('zoo:' + n for n in ZOO_MODELS)}.")
     if path.is_dir() and (path / "manifest.json").is_file():
-        from frugalml.compress.artifact import load_artifact  # a compressed-model artifact
+        from frugalml.compress.artifact import (
+            load_artifact,  # a compressed-model artifact
+        )
 
         return load_artifact(path, key=encrypt_key)
     if path.is_dir():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from frugalml.errors import ModelLoadError
 
-__all__ = ["PICKLE_SUFFIXES", "check_safetensors", "check_onnx", "sha256_file"]
+__all__ = ["PICKLE_SUFFIXES", "check_onnx", "check_safetensors", "sha256_file"]
 
 PICKLE_SUFFIXES = frozenset({".pt", ".pth", ".bin", ".pkl", ".pickle", ".ckpt"})
 

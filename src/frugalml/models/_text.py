@@ -21,7 +21,7 @@ from frugalml.errors import ModelLoadError, UnsafeFormatError
 from frugalml.models._handle import InputSpec, ModelHandle, Task
 from frugalml.models._safety import check_safetensors
 
-__all__ = ["SentenceEncoder", "SequenceClassifier", "load_text_dir", "is_sentence_transformers_dir"]
+__all__ = ["SentenceEncoder", "SequenceClassifier", "is_sentence_transformers_dir", "load_text_dir"]
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from frugalml._cache import atomic_write_bytes, cache_dir
 from frugalml.errors import ModelLoadError
 from frugalml.models._handle import InputSpec, ModelHandle
 
-__all__ = ["ZOO_MODELS", "load_zoo_model", "DigitsMLP", "DigitsCNN", "train_digits_model"]
+__all__ = ["ZOO_MODELS", "DigitsCNN", "DigitsMLP", "load_zoo_model", "train_digits_model"]
 
 log = logging.getLogger(__name__)
 

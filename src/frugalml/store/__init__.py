@@ -1,7 +1,27 @@
 """The run store: every measuring command is a run in a SQL database (SQLite or PostgreSQL)."""
 
-from frugalml.store._store import (DEFAULT_STORE_URL, RUN_STATUSES, ActiveRun, Artifact, Event, Measurement,
-                                   RunRecord, Store, default_store_url, open_store)
+from frugalml.store._store import (
+                                   DEFAULT_STORE_URL,
+                                   RUN_STATUSES,
+                                   ActiveRun,
+                                   Artifact,
+                                   Event,
+                                   Measurement,
+                                   RunRecord,
+                                   Store,
+                                   default_store_url,
+                                   open_store,
+)
 
-__all__ = ["open_store", "Store", "ActiveRun", "RunRecord", "Measurement", "Artifact", "Event",
-           "DEFAULT_STORE_URL", "RUN_STATUSES", "default_store_url"]
+__all__ = [
+                                   "DEFAULT_STORE_URL",
+                                   "RUN_STATUSES",
+                                   "ActiveRun",
+                                   "Artifact",
+                                   "Event",
+                                   "Measurement",
+                                   "RunRecord",
+                                   "Store",
+                                   "default_store_url",
+                                   "open_store",
+]

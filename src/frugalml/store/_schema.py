@@ -11,10 +11,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "RunRow", "MeasurementRow", "ArtifactRow", "EventRow", "SCHEMA_REVISION"]
+__all__ = ["SCHEMA_REVISION", "ArtifactRow", "Base", "EventRow", "MeasurementRow", "RunRow"]
 
 SCHEMA_REVISION = "0001"
 

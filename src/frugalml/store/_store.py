@@ -25,15 +25,30 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from frugalml._json import json_safe
 from frugalml.errors import InvalidArgumentError, StoreError
 from frugalml.store._schema import ArtifactRow, EventRow, MeasurementRow, RunRow
 
-__all__ = ["DEFAULT_STORE_URL", "Store", "ActiveRun", "Measurement", "Artifact", "Event", "RunRecord",
-           "open_store", "default_store_url", "RUN_STATUSES"]
+__all__ = [
+    "DEFAULT_STORE_URL",
+    "RUN_STATUSES",
+    "ActiveRun",
+    "Artifact",
+    "Event",
+    "Measurement",
+    "RunRecord",
+    "Store",
+    "default_store_url",
+    "open_store",
+]
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,521 @@
+"""`optimize(config) -> SearchResult`: the multi-objective search for the cheapest model that still does the job.
+
+The flow (DESIGN.md, "the main flow"):
+
+1. load the model and measure the baseline's quality on the evaluation data;
+2. an Optuna study with two objectives, the primary quality metric and the context's cost
+   (p95 latency for edge-cpu, throughput for cloud-gpu, size for mobile, weight bytes for tinyml),
+   and the budgets as constraints (violation > 0 is infeasible); its storage is the store URL, so
+   every finished trial is committed as it ends and re-running the same command resumes;
+3. screening first: the unchanged model and each technique alone; a technique that alone breaks
+   the quality budget is never combined further (its later trials are pruned before any work);
+4. the sampler (multi-objective TPE by default, NSGA-II or random) proposes recipes; each is
+   compressed, evaluated and profiled, locally or as a Ray task;
+5. the Pareto front of quality vs cost; among the candidates that meet every budget the context's
+   priority picks (lowest cost, then best quality); the chosen recipe is rebuilt, saved as an
+   artifact, re-measured from disk and gated; ``summary.json`` and ``report.html`` go beside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from frugalml._json import json_safe
+from frugalml.config import Budgets, FrugalConfig, load_config
+from frugalml.errors import InvalidArgumentError
+from frugalml.evaluate import Evaluator
+from frugalml.gate._measure import check_device, measure_model
+from frugalml.gate.budgets import check_budgets
+from frugalml.gate.contexts import Context, get_context
+from frugalml.gate.verdict import Verdict, effective_budgets, evaluator_for
+from frugalml.models import ModelHandle, load_model
+from frugalml.search.pareto import pareto_front
+from frugalml.search.space import Candidate, screening_params, suggest
+
+__all__ = ["SearchResult", "optimize", "study_name_for"]
+
+log = logging.getLogger(__name__)
+
+QUALITY_BUDGETS = ("quality", "quality_drop", "min_quality")
+
+
+@dataclass
+class SearchResult:
+    """What :func:`optimize` found.
+
+    Attributes:
+        candidates: every finished trial: recipe, quality, cost, budget checks, feasibility.
+        pareto: trial numbers on the quality-vs-cost Pareto front (all finished trials).
+        chosen: the candidate picked (``None`` when no candidate meets every budget), and ``why``.
+        closest: without a feasible candidate, the one with the smallest budget shortfall, and the
+            budgets it misses.
+        verdict: the gate's verdict on the saved artifact of the chosen candidate.
+    """
+
+    study: str
+    context: str
+    objectives: list[str]
+    maximize: list[bool]
+    candidates: list[dict[str, Any]]
+    pareto: list[int]
+    chosen: dict[str, Any] | None
+    why: str
+    closest: dict[str, Any] | None = None
+    missed: list[str] = field(default_factory=list)
+    out_dir: Path | None = None
+    verdict: Verdict | None = None
+    run_id: int | None = None
+    resumed_trials: int = 0
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.chosen is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_safe({
+            "study": self.study, "context": self.context, "objectives": self.objectives, "maximize": self.maximize,
+            "candidates": self.candidates, "pareto": self.pareto, "chosen": self.chosen, "why": self.why,
+            "closest": self.closest, "missed": self.missed, "out_dir": str(self.out_dir) if self.out_dir else None,
+            "verdict": self.verdict.to_dict() if self.verdict is not None else None, "run_id": self.run_id,
+            "resumed_trials": self.resumed_trials, "config": self.config,
+        })
+
+
+def study_name_for(config: FrugalConfig) -> str:
+    """A stable study name: the same configuration resumes the same study (trial count aside)."""
+    if config.search.study:
+        return config.search.study
+    key = config.to_dict()
+    key["search"] = {k: v for k, v in key["search"].items() if k not in ("trials", "executor", "address")}
+    key.pop("store", None)
+    return "frugal-" + hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+
+
+# ----------------------------------------------------------------------------- one trial
+class _TrialRunner:
+    """Everything a trial needs, built once per process (the driver, or each Ray worker)."""
+
+    def __init__(self, config: FrugalConfig) -> None:
+        self.config = config
+        self.context = get_context(config.context)
+        self.baseline: ModelHandle = load_model(config.model)
+        if config.task is not None:
+            self.baseline.task = config.task
+        self.evaluator: Evaluator = evaluator_for(config, self.baseline)
+        self.budgets: Budgets = effective_budgets(config, self.context, self.evaluator)
+        self.train_data = config.data.train or config.data.eval or self.baseline.default_data
+
+    def run(self, candidate_recipe: Any, on_progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+        from frugalml.compress import compress
+
+        started = time.perf_counter()
+        handle = self.baseline if len(candidate_recipe) == 0 else compress(
+            self.baseline, candidate_recipe, data=self.train_data, seq_len=self.config.seq_len,
+            seed=self.config.search.seed, on_progress=on_progress)
+        measured = measure_model(handle, context=self.context, budgets=self.budgets, evaluator=self.evaluator,
+                                 seq_len=self.config.seq_len, max_time_s=self.config.search.latency_max_s,
+                                 data=self.config.data.eval, on_progress=on_progress)
+        checks = check_budgets(measured, self.budgets)
+        ev = measured.evaluation
+        return {
+            "quality": ev.quality if ev is not None else None,
+            "cost": measured.cost(self.context),
+            "checks": [c.to_dict() for c in checks],
+            "feasible": all(c.passed for c in checks),
+            "quality_ok": all(c.passed for c in checks if c.budget.split(" ")[0] in QUALITY_BUDGETS),
+            "measured": measured.to_dict(),
+            "skipped": [s for step in handle.metadata.get("compression", {}).get("steps", []) for s in step["skipped"]],
+            "duration_s": time.perf_counter() - started,
+        }
+
+
+_RUNNERS: dict[str, _TrialRunner] = {}
+
+
+def _runner_for(config: FrugalConfig) -> _TrialRunner:
+    key = json.dumps(config.to_dict(), sort_keys=True)
+    if key not in _RUNNERS:
+        _RUNNERS.clear()
+        _RUNNERS[key] = _TrialRunner(config)
+    return _RUNNERS[key]
+
+
+def _run_remote(config_dict: dict[str, Any], recipe_dict: dict[str, Any]) -> dict[str, Any]:
+    """A trial in a Ray worker: rebuild what it needs from plain data (nothing is pickled from the driver)."""
+    from frugalml.compress import Recipe
+    from frugalml.config import config_from_dict
+
+    return _runner_for(config_from_dict(config_dict)).run(Recipe.from_dict(recipe_dict))
+
+
+# ----------------------------------------------------------------------------- executors
+class _LocalExecutor:
+    parallel = 1
+
+    def __init__(self, runner: _TrialRunner) -> None:
+        self.runner = runner
+
+    def submit(self, recipe: Any, on_progress: Callable[[str], None]) -> Any:
+        return self.runner.run(recipe, on_progress)
+
+    def wait(self, pending: list[Any]) -> tuple[Any, list[Any]]:
+        return pending[0], pending[1:]
+
+    @staticmethod
+    def result(ref: Any) -> dict[str, Any]:
+        return ref
+
+    def close(self) -> None:
+        pass
+
+
+class _RayExecutor:
+    """Trials as Ray tasks: on a cluster (``address``) or a local Ray instance."""
+
+    def __init__(self, config: FrugalConfig) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise InvalidArgumentError("executor", "ray", "Ray is not installed",
+                                       "Run: pip install 'frugalml[ray]'.") from None
+        self.ray = ray
+        address = config.search.address
+        try:
+            if not ray.is_initialized():
+                ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                         ignore_reinit_error=True, logging_level=logging.WARNING)
+        except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ... by version
+            raise InvalidArgumentError("address", address, f"cannot reach a Ray cluster ({type(exc).__name__}: "
+                                       f"{str(exc).splitlines()[0] if str(exc) else ''})",
+                                       "Check the address (ray://host:10001 or host:6379), or omit it for local "
+                                       "Ray.") from None
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.parallel = max(1, cpus // 2)  # two threads per trial: one trial's timing must not starve
+        self.remote = ray.remote(num_cpus=min(2, cpus))(_run_remote)
+        self.config_dict = config.to_dict()
+
+    def submit(self, recipe: Any, on_progress: Callable[[str], None]) -> Any:
+        return self.remote.remote(self.config_dict, recipe.to_dict())
+
+    def wait(self, pending: list[Any]) -> tuple[Any, list[Any]]:
+        done, rest = self.ray.wait(pending, num_returns=1)
+        return done[0], rest
+
+    def result(self, ref: Any) -> dict[str, Any]:
+        return self.ray.get(ref)
+
+    def close(self) -> None:
+        pass
+
+
+# ----------------------------------------------------------------------------- the study
+def _storage(url: str) -> Any:
+    import optuna
+
+    return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+
+
+def _sampler(config: FrugalConfig, n_startup: int) -> Any:
+    """Budgets reach the samplers as trial constraints (``Trial.set_constraint``, one per budget)."""
+    import warnings
+
+    import optuna
+
+    seed = config.search.seed
+    if config.search.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(population_size=max(4, min(20, config.search.trials // 2)), seed=seed)
+    if config.search.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # multivariate: the techniques interact (quantizing a pruned model is not quantizing the original)
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup, multivariate=True)
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _fail_abandoned(study: Any, storage: Any) -> int:
+    """Mark trials left RUNNING by a killed process on this host as failed; trials of live or
+    other-host processes (a team sharing the study) are left alone."""
+    from optuna.trial import TrialState
+
+    host = socket.gethostname()
+    failed = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = str(trial.user_attrs.get("owner", ""))
+        owner_host, _, pid = owner.rpartition(":")
+        if owner_host == host and pid.isdigit() and not _pid_alive(int(pid)):
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            failed += 1
+    return failed
+
+
+def _choose(candidates: list[dict[str, Any]], context: Context, higher_quality: bool) -> dict[str, Any] | None:
+    feasible = [c for c in candidates if c["feasible"]]
+    if not feasible:
+        return None
+    sign_cost = -1.0 if context.maximize_cost else 1.0
+    sign_quality = -1.0 if higher_quality else 1.0
+    return min(feasible, key=lambda c: (sign_cost * c["cost"], sign_quality * c["quality"], c["number"]))
+
+
+def _closest(candidates: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, list[str]]:
+    if not candidates:
+        return None, []
+    best = min(candidates, key=lambda c: sum(max(0.0, r["violation"]) for r in c["checks"]))
+    return best, [r["budget"] for r in best["checks"] if not r["passed"]]
+
+
+def optimize(
+    config: FrugalConfig | str | Path | None = None,
+    *,
+    out_dir: str | Path | None = None,
+    trials: int | None = None,
+    executor: str | None = None,
+    address: str | None = None,
+    overwrite: bool = False,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+) -> SearchResult:
+    """Search compression recipes for ``config`` (a FrugalConfig, a frugal.yaml path, or None for the
+    built-in default: zoo:minilm on zoo:stdlib-docs, context edge-cpu).
+
+    Args:
+        out_dir: where to save the chosen model, ``summary.json`` and ``report.html``; nothing is
+            saved when None.
+        trials, executor, address: override ``search.trials`` / ``search.executor`` / ``search.address``.
+        overwrite: replace an existing ``out_dir``.
+        on_progress: called with ``{"done", "total", "message", "best"}`` as the search advances.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    if not isinstance(config, FrugalConfig):
+        config = load_config(config)
+    overrides: dict[str, Any] = {}
+    if trials is not None:
+        overrides["trials"] = trials
+    if executor is not None:
+        overrides["executor"] = executor
+    if address is not None:
+        overrides["address"] = address
+    if overrides:
+        from frugalml.config import config_from_dict
+
+        raw = config.to_dict()
+        raw["search"] = {**raw["search"], **overrides}
+        config = config_from_dict(raw, source="options")
+    if out_dir is not None:
+        out_path = Path(out_dir)
+        if out_path.exists() and any(out_path.iterdir()) and not overwrite:
+            raise InvalidArgumentError("out_dir", str(out_dir), "exists and is not empty",
+                                       "Choose a new directory, or pass overwrite=True (--overwrite).")
+    context = get_context(config.context)
+    check_device(context)
+    families = set(config.search.techniques) & set(context.techniques)
+    progress = on_progress or (lambda event: None)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    from frugalml.measure.env import fingerprint
+    from frugalml.store import Measurement, open_store
+
+    store = open_store(config.store)
+    run = store.start_run("optimize", name=config.model, env=fingerprint(), config=config.to_dict())
+    try:
+        result = _search(config, context, families, store, progress, TrialState)
+        if out_dir is not None:
+            _save(result, config, Path(out_dir), store, progress, overwrite=overwrite)
+    except BaseException as exc:
+        run.fail(exc if not isinstance(exc, KeyboardInterrupt) else "interrupted (finished trials are kept)")
+        raise
+    result.run_id = run.id
+    chosen = result.chosen
+    rows = []
+    if chosen is not None:
+        rows = [Measurement("quality", float(chosen["quality"]), "ratio"),
+                Measurement(f"cost:{context.cost}", float(chosen["cost"]), context.cost.rsplit("_", 1)[-1])]
+    run.finish(result=result.to_dict(), measurements=rows)
+    return result
+
+
+def _search(config: FrugalConfig, context: Context, families: set[str], store: Any,
+            progress: Callable[[dict[str, Any]], None], TrialState: Any) -> SearchResult:
+    import optuna
+
+    progress({"done": 0, "total": config.search.trials, "message": f"loading {config.model}", "best": None})
+    runner = _runner_for(config)
+    progress({"done": 0, "total": config.search.trials, "message": "evaluating the reference", "best": None})
+    reference_eval = runner.evaluator.evaluate(runner.baseline)
+    higher_quality = reference_eval.higher_is_better[reference_eval.primary]
+    maximize = [higher_quality, context.maximize_cost]
+    objectives = [reference_eval.primary, context.cost_label]
+    storage = _storage(store.url)
+    name = study_name_for(config)
+    screen = screening_params(runner.baseline, context, families)
+    study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True,
+                                directions=["maximize" if m else "minimize" for m in maximize],
+                                sampler=_sampler(config, n_startup=len(screen) + 2))
+    existing = study.get_trials(deepcopy=False)
+    resumed = sum(1 for t in existing if t.state == TrialState.COMPLETE)
+    abandoned = _fail_abandoned(study, storage)
+    if abandoned:
+        log.info("optimize: %d trial(s) of a killed run marked failed", abandoned)
+    if not existing:
+        for params in screen:
+            study.enqueue_trial(params, user_attrs={"screening": True})
+    executor: Any = _RayExecutor(config) if config.search.executor == "ray" else _LocalExecutor(runner)
+
+    def complete() -> list[Any]:
+        return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+    def broken() -> set[str]:
+        return {t.user_attrs["broken"] for t in complete() if t.user_attrs.get("broken")}
+
+    def best_text() -> str | None:
+        done = [_candidate(t) for t in complete()]
+        pick = _choose(done, context, higher_quality)
+        if pick is None:
+            return None
+        return f"#{pick['number']} {pick['recipe_text']}: {objectives[0]} {pick['quality']:.4f}, {pick['cost']:.4g}"
+
+    total = config.search.trials
+    attempts, limit = 0, total * 5 + len(screen)
+    pending: list[tuple[Any, Any, Candidate]] = []
+    seen = {t.user_attrs.get("recipe_text") for t in complete()}
+    try:
+        while True:
+            n_done = len(complete())
+            while len(pending) < executor.parallel and n_done + len(pending) < total and attempts < limit:
+                attempts += 1
+                trial = study.ask()
+                trial.set_user_attr("owner", _owner())
+                candidate = suggest(trial, runner.baseline, context, families,
+                                    distill_items=config.search.distill_items)
+                text = candidate.recipe.describe() or "unchanged"
+                bad = [c for c in candidate.components if c in broken()]
+                if bad or text in seen:
+                    trial.set_user_attr("pruned_because", f"{bad[0]} alone breaks the quality budget" if bad
+                                        else "same recipe as an earlier trial")
+                    study.tell(trial, state=TrialState.PRUNED)
+                    continue
+                seen.add(text)
+                trial.set_user_attr("recipe", candidate.recipe.to_dict())
+                trial.set_user_attr("recipe_text", text)
+                trial.set_user_attr("components", list(candidate.components))
+                progress({"done": n_done, "total": total, "message": f"trial {trial.number}: {text}",
+                          "best": best_text()})
+                message = lambda m, n=trial.number: progress(
+                    {"done": n_done, "total": total, "message": f"trial {n}: {m}", "best": best_text()})
+                try:
+                    ref = executor.submit(candidate.recipe, message)
+                except Exception as exc:  # noqa: BLE001 - one broken recipe must not end the search
+                    _tell_failed(study, trial, exc, TrialState)
+                    continue
+                pending.append((ref, trial, candidate))
+            if not pending:
+                break
+            ref, _ = executor.wait([p[0] for p in pending])
+            index = next(i for i, p in enumerate(pending) if p[0] is ref)
+            _, trial, candidate = pending.pop(index)
+            try:
+                outcome = executor.result(ref)
+            except Exception as exc:  # noqa: BLE001
+                _tell_failed(study, trial, exc, TrialState)
+                continue
+            _tell(study, trial, candidate, outcome)
+            progress({"done": len(complete()), "total": total, "message": f"trial {trial.number} done",
+                      "best": best_text()})
+    except BaseException:
+        for _, trial, _ in pending:  # an interrupt keeps every finished trial; unfinished ones are failed
+            try:
+                study.tell(trial, state=TrialState.FAIL)
+            except Exception as exc:  # noqa: BLE001 - already told by a concurrent path
+                log.debug("trial %d was already finished: %s", trial.number, exc)
+        raise
+    finally:
+        executor.close()
+    candidates = [_candidate(t) for t in complete()]
+    front_idx = pareto_front([[c["quality"], c["cost"]] for c in candidates], maximize)
+    pareto = sorted(candidates[i]["number"] for i in front_idx)
+    for c in candidates:
+        c["pareto"] = c["number"] in pareto
+    chosen = _choose(candidates, context, higher_quality)
+    if chosen is not None:
+        why = (f"meets every budget and has the best {context.cost_label} among the {sum(c['feasible'] for c in candidates)} "
+               f"candidates that do ({context.name}: {context.description})")
+        closest, missed = None, []
+    else:
+        closest, missed = _closest(candidates)
+        why = "no candidate meets every budget"
+    return SearchResult(study=name, context=context.name, objectives=objectives, maximize=maximize,
+                        candidates=candidates, pareto=pareto, chosen=chosen, why=why, closest=closest, missed=missed,
+                        resumed_trials=resumed, config=config.to_dict())
+
+
+def _tell_failed(study: Any, trial: Any, exc: BaseException, TrialState: Any) -> None:
+    log.warning("trial %d failed: %s", trial.number, exc)
+    trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:2000])
+    study.tell(trial, state=TrialState.FAIL)
+
+
+def _tell(study: Any, trial: Any, candidate: Candidate, outcome: dict[str, Any]) -> None:
+    for row in outcome["checks"]:
+        trial.set_constraint(row["budget"], float(row["violation"]))
+    for key in ("quality", "cost", "checks", "feasible", "quality_ok", "measured", "skipped", "duration_s"):
+        trial.set_user_attr(key, json_safe(outcome[key]))
+    if len(candidate.components) == 1 and not outcome["quality_ok"]:
+        trial.set_user_attr("broken", candidate.components[0])  # this technique alone breaks quality
+    study.tell(trial, [float(outcome["quality"]), float(outcome["cost"])])
+
+
+def _candidate(t: Any) -> dict[str, Any]:
+    a = t.user_attrs
+    return {"number": t.number, "recipe": a.get("recipe"), "recipe_text": a.get("recipe_text"),
+            "components": a.get("components", []), "params": t.params, "quality": a.get("quality"),
+            "cost": a.get("cost"), "feasible": a.get("feasible", False), "checks": a.get("checks", []),
+            "measured": a.get("measured"), "skipped": a.get("skipped", []), "duration_s": a.get("duration_s"),
+            "screening": bool(a.get("screening")), "broken": a.get("broken")}
+
+
+def _save(result: SearchResult, config: FrugalConfig, out: Path, store: Any,
+          progress: Callable[[dict[str, Any]], None], *, overwrite: bool) -> None:
+    from frugalml.compress import Recipe, compress_to_dir
+    from frugalml.gate.verdict import gate
+
+    out.mkdir(parents=True, exist_ok=True)
+    result.out_dir = out
+    pick = result.chosen
+    if pick is not None:
+        runner = _runner_for(config)
+        total = config.search.trials
+        progress({"done": total, "total": total, "message": f"saving #{pick['number']}", "best": None})
+        model_dir = out / "model"
+        compress_to_dir(runner.baseline, Recipe.from_dict(pick["recipe"]), model_dir, data=runner.train_data,
+                        seq_len=config.seq_len, seed=config.search.seed, overwrite=True, store=store)
+        progress({"done": total, "total": total, "message": "gating the saved model", "best": None})
+        result.verdict = gate(model_dir, config, store=store)
+    (out / "summary.json").write_text(json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n")
+    from frugalml.report.html import write_search_report
+
+    write_search_report(result, out / "report.html")

@@ -1,0 +1,162 @@
+"""The recipe space: which recipes a search may try, for a model, a context and technique families.
+
+A trial draws its recipe define-by-run (Optuna's ``suggest_*``), so parameters exist only when their
+technique does. Recipes are built in the order that composes: structural changes first (drop
+layers, prune FFN width or channels), distillation to recover from them, low-rank factorization,
+then the runtime (ONNX export with graph optimization), and quantization last. Each recipe also
+carries its *components*, short keys such as ``quantize=dynamic/keep=none``: the search screens
+every component alone first, and a component that breaks the quality budget on its own is not
+combined further (accuracy-aware pruning of the space).
+
+What the contexts allow:
+
+- cpu contexts: ``structure`` (none | drop_layers | prune_ffn for transformer encoders; none |
+  channels for other models), ``lowrank`` energy, ``runtime`` (torch | onnx), ``quantize`` (none |
+  dynamic | static INT8; dynamic may keep the most sensitive layers in FP32 until a fidelity
+  target holds, ``keep_fp32: auto``);
+- tinyml: every recipe ends in static INT8 (the only arithmetic a microcontroller runtime has);
+- cloud-gpu: ``precision`` (fp32 | bf16 | fp16 | int8 / int4 weight-only | fp8) and layer dropping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from frugalml.compress import Recipe
+from frugalml.compress.distill import Distill
+from frugalml.compress.gpu import QuantizeWeights
+from frugalml.compress.lowrank import LowRank
+from frugalml.compress.prune import DropLayers, PruneStructured
+from frugalml.compress.quantize import CastPrecision, QuantizeDynamic, QuantizeStatic
+from frugalml.compress.runtime import ExportOnnx
+from frugalml.gate.contexts import Context
+from frugalml.models import ModelHandle
+
+__all__ = ["Candidate", "is_encoder", "screening_params", "suggest"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    recipe: Recipe
+    components: tuple[str, ...]  # e.g. ("structure=drop_layers/keep=4", "quantize=dynamic/keep=none")
+    params: dict[str, Any]
+
+
+def is_encoder(handle: ModelHandle) -> bool:
+    return handle.input_spec.kind == "text" and bool(handle.metadata.get("num_layers") or
+                                                     handle.metadata.get("hidden_size"))
+
+
+def _layers(handle: ModelHandle) -> int:
+    from frugalml.compress.prune import encoder_layers
+
+    return len(encoder_layers(handle.module)[2]) if handle.module is not None else 0
+
+
+def suggest(trial: Any, handle: ModelHandle, context: Context, families: set[str], *, distill_items: int) -> Candidate:
+    """Draw one recipe for ``trial`` (an Optuna trial or anything with ``suggest_categorical`` / ``params``)."""
+    steps: list[Any] = []
+    parts: list[str] = []
+    text = handle.input_spec.kind == "text"
+    encoder = is_encoder(handle) and handle.module is not None
+    torch_model = handle.module is not None
+    lr = 5e-5 if text else 1e-3
+    distill = Distill(epochs=1, max_items=distill_items, lr=lr) if text else Distill(epochs=3, lr=lr)
+
+    if "prune" in families and torch_model:
+        if context.device == "cuda":
+            options = ["none", "drop_layers"] if encoder else ["none"]
+        else:
+            options = ["none", "drop_layers", "prune_ffn"] if encoder else ["none", "channels"]
+        structure = trial.suggest_categorical("structure", options)
+        if structure == "drop_layers":
+            n = _layers(handle)
+            keep = trial.suggest_categorical("keep_layers", [max(1, n - 2), n - 1])
+            steps.append(DropLayers(keep=keep))
+            parts.append(f"structure=drop_layers/keep={keep}")
+        elif structure == "prune_ffn":
+            amount = trial.suggest_categorical("ffn_amount", [0.25, 0.5])
+            steps.append(PruneStructured(target="ffn", amount=amount))
+            parts.append(f"structure=prune_ffn/{amount}")
+        elif structure == "channels":
+            amount = trial.suggest_categorical("channel_amount", [0.25, 0.5])
+            steps.append(PruneStructured(target="channels", amount=amount))
+            parts.append(f"structure=channels/{amount}")
+        if structure != "none" and "distill" in families:
+            steps.append(distill)  # structural pruning always gets its quality recovered when allowed
+    if "lowrank" in families and torch_model and context.device == "cpu":
+        energy = trial.suggest_categorical("lowrank", ["none", "0.95", "0.9"])
+        if energy != "none":
+            steps.append(LowRank(energy=float(energy)))
+            parts.append(f"lowrank={energy}")
+    if context.device == "cuda":
+        if "quantize" in families and torch_model:
+            precision = trial.suggest_categorical("precision", ["fp32", "bf16", "fp16", "int8_weight", "int4_weight",
+                                                                "fp8"])
+            if precision in ("bf16", "fp16"):
+                steps.append(CastPrecision(dtype=precision))
+            elif precision != "fp32":
+                steps.append(QuantizeWeights(dtype={"int8_weight": "int8", "int4_weight": "int4"}.get(precision,
+                                                                                                       precision)))
+            if precision != "fp32":
+                parts.append(f"precision={precision}")
+        return Candidate(Recipe(steps), tuple(parts), dict(trial.params))
+
+    if context.int8_only:
+        quantize = "static"
+    elif "quantize" in families:
+        quantize = trial.suggest_categorical("quantize", ["none", "dynamic", "static"])
+    else:
+        quantize = "none"
+    onnx = (not torch_model) or quantize == "static" or (
+        "runtime" in families and trial.suggest_categorical("runtime", ["torch", "onnx"]) == "onnx")
+    if onnx and torch_model and quantize != "static":
+        # Static quantization exports the plain graph itself: ONNX Runtime's calibrator needs the
+        # unfused operators (an offline-fused graph hides the activations it must observe).
+        steps.append(ExportOnnx(optimize="graph"))
+        parts.append("runtime=onnx")
+    if quantize == "dynamic":
+        keep = trial.suggest_categorical("keep_fp32", ["none", "auto"])
+        steps.append(QuantizeDynamic(backend="onnxruntime" if onnx else "torch", keep_fp32=keep))
+        parts.append(f"quantize=dynamic/{'onnx' if onnx else 'torch'}/keep={keep}")
+    elif quantize == "static":
+        steps.append(QuantizeStatic())
+        parts.append("quantize=static")
+    return Candidate(Recipe(steps), tuple(parts), dict(trial.params))
+
+
+def screening_params(handle: ModelHandle, context: Context, families: set[str]) -> list[dict[str, Any]]:
+    """One trial per technique alone (and the unchanged baseline first), enqueued before the search."""
+    if context.device == "cuda":
+        base: dict[str, Any] = {"structure": "none"} if "prune" in families else {}
+        out = [{**base, "precision": "fp32"}] if "quantize" in families else [dict(base)]
+        if "quantize" in families:
+            out += [{**base, "precision": p} for p in ("bf16", "int8_weight")]
+        if "prune" in families and is_encoder(handle):
+            out.append({"structure": "drop_layers", "keep_layers": _layers(handle) - 1, "precision": "fp32"})
+        return out
+    base = {}
+    if "prune" in families and handle.module is not None:
+        base["structure"] = "none"
+    if "lowrank" in families and handle.module is not None:
+        base["lowrank"] = "none"
+    if not context.int8_only and "quantize" in families:
+        base["quantize"] = "none"
+    if "runtime" in families and handle.module is not None:
+        base["runtime"] = "torch"
+    out = [dict(base)]
+    if "runtime" in families and handle.module is not None and not context.int8_only:
+        out.append({**base, "runtime": "onnx"})
+    if "quantize" in families and not context.int8_only:
+        out.append({**base, "quantize": "dynamic", "keep_fp32": "none", "runtime": "onnx"})
+        out.append({**base, "quantize": "static"})
+    if "prune" in families and handle.module is not None:
+        if is_encoder(handle):
+            out.append({**base, "structure": "drop_layers", "keep_layers": _layers(handle) - 1})
+            out.append({**base, "structure": "prune_ffn", "ffn_amount": 0.25})
+        else:
+            out.append({**base, "structure": "channels", "channel_amount": 0.25})
+    if "lowrank" in families and handle.module is not None:
+        out.append({**base, "lowrank": "0.95"})
+    return [{k: v for k, v in p.items() if not (k == "runtime" and "runtime" not in families)} for p in out]

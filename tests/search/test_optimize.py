@@ -1,0 +1,116 @@
+"""optimize(): the search end to end on a small model, resumability, interrupts, infeasible budgets, the space."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import frugalml
+from frugalml.config import config_from_dict
+from frugalml.errors import InvalidArgumentError
+from frugalml.gate import get_context
+from frugalml.search import optimize, screening_params, study_name_for, suggest
+
+
+def _config(store: str, **search) -> frugalml.FrugalConfig:
+    return config_from_dict({
+        "model": "zoo:digits-cnn", "data": "zoo:digits", "store": store,
+        "budgets": {"quality_drop": 0.02},
+        "search": {"trials": 4, "latency_max_s": 0.3, "techniques": ["quantize", "runtime", "lowrank"], **search},
+    })
+
+
+def test_search_saves_the_chosen_model_and_resumes(tmp_path: Path, sqlite_url: str) -> None:
+    cfg = _config(sqlite_url)
+    events: list[dict] = []
+    result = optimize(cfg, out_dir=tmp_path / "out", on_progress=events.append)
+    assert result.ok and len(result.candidates) == 4 and result.resumed_trials == 0
+    numbers = {c["number"] for c in result.candidates}
+    assert 0 in numbers and result.candidates[0]["recipe_text"] == "(empty)"  # the unchanged baseline is a candidate
+    assert set(result.pareto) <= numbers and result.chosen["feasible"]
+    feasible = [c for c in result.candidates if c["feasible"]]
+    assert result.chosen["cost"] == min(c["cost"] for c in feasible)  # edge-cpu: lowest p95 under the budgets
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["chosen"]["number"] == result.chosen["number"] and summary["verdict"]["checks"]
+    assert "plotly" in (tmp_path / "out" / "report.html").read_text()
+    model = frugalml.load_model(tmp_path / "out" / "model")  # a verified artifact
+    assert model.metadata["compression"]["recipe"] == result.chosen["recipe"]
+    assert events[-1]["done"] == 4 and any(e["best"] for e in events)
+    store = frugalml.open_store(sqlite_url)
+    run = store.get_run(store.list_runs(kind="optimize")[0].id)
+    assert run.status == "succeeded" and run.result["chosen"]["number"] == result.chosen["number"]
+
+    again = optimize(cfg, trials=5)  # the same study: four trials come back, one new one runs
+    assert again.resumed_trials == 4 and len(again.candidates) == 5 and again.study == result.study
+
+
+def test_interrupt_keeps_finished_trials(sqlite_url: str) -> None:
+    cfg = _config(sqlite_url, trials=3)
+
+    def stop_after_first(event: dict) -> None:
+        if event["done"] == 1 and "done" in event["message"]:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        optimize(cfg, on_progress=stop_after_first)
+    failed = frugalml.open_store(sqlite_url).list_runs(kind="optimize")[0]
+    assert failed.status == "failed" and "interrupted" in failed.error
+    resumed = optimize(cfg)
+    assert resumed.resumed_trials == 1 and len(resumed.candidates) == 3
+
+
+def test_no_feasible_candidate_names_the_closest(sqlite_url: str) -> None:
+    cfg = config_from_dict({"model": "zoo:digits-cnn", "data": "zoo:digits", "store": sqlite_url,
+                            "budgets": {"latency_p95_ms": 0.000001, "quality_drop": 0.02},
+                            "search": {"trials": 2, "latency_max_s": 0.3, "techniques": ["runtime"]}})
+    result = optimize(cfg)
+    assert not result.ok and result.closest is not None and result.missed == ["latency_p95_ms@1"]
+    assert result.why == "no candidate meets every budget"
+
+
+def test_broken_technique_is_not_combined(sqlite_url: str) -> None:
+    # A quality floor above what even the original reaches: low-rank alone breaks it, so the search
+    # never combines it further.
+    cfg = config_from_dict({"model": "zoo:digits-cnn", "data": "zoo:digits", "store": sqlite_url,
+                            "budgets": {"min_quality": 0.999},
+                            "search": {"trials": 3, "latency_max_s": 0.3, "techniques": ["lowrank"]}})
+    result = optimize(cfg)
+    broken = {c["broken"] for c in result.candidates if c["broken"]}
+    assert "lowrank=0.95" in broken
+    assert all(not (set(c["components"]) & broken) or len(c["components"]) == 1 for c in result.candidates)
+
+
+def test_space_follows_the_context() -> None:
+    import optuna
+
+    handle = frugalml.load_model("zoo:digits-cnn")
+    tiny = get_context("tinyml")
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for _ in range(5):
+        trial = study.ask()
+        candidate = suggest(trial, handle, tiny, {"quantize", "prune", "lowrank"}, distill_items=16)
+        assert candidate.recipe.describe().endswith("quantize_static")  # INT8 only
+        study.tell(trial, [0.0, 0.0])
+    screen = screening_params(handle, get_context("edge-cpu"), {"quantize", "runtime"})
+    assert screen[0] == {"quantize": "none", "runtime": "torch"}
+    assert {"quantize": "static", "runtime": "torch"} in screen
+
+
+def test_study_name_is_stable_and_bad_overrides_fail(tmp_path: Path, sqlite_url: str) -> None:
+    a, b = _config(sqlite_url), _config(sqlite_url, trials=9)
+    assert study_name_for(a) == study_name_for(b)  # more trials continue the same study
+    assert study_name_for(a) != study_name_for(_config(sqlite_url, seed=1))
+    with pytest.raises(InvalidArgumentError, match="search.executor"):
+        optimize(a, executor="spark")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    with pytest.raises(InvalidArgumentError, match="out_dir"):
+        optimize(a, out_dir=tmp_path / "full")
+    gpu = config_from_dict({"context": "cloud-gpu", "store": sqlite_url})
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(InvalidArgumentError, match="CUDA GPU"):
+            optimize(gpu)
