@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The main job: the built-in search (zoo:minilm on zoo:stdlib-docs, edge-cpu). Re-running resumes the
+# same Optuna study from the store, so finished trials are not repeated.
 run: install
-	$(VENV)/bin/frugal profile zoo:minilm
+	$(VENV)/bin/frugal optimize -o frugal-out --overwrite
 
 test: install
 	$(PY) -m pytest
@@ -29,4 +31,4 @@ bench: install
 	$(PY) benchmarks/profile_overhead.py
 
 clean:
-	rm -rf $(VENV) .frugal .pytest_cache
+	rm -rf $(VENV) .frugal .pytest_cache frugal-out

@@ -78,8 +78,19 @@ def test_broken_technique_is_not_combined(sqlite_url: str) -> None:
                             "search": {"trials": 3, "latency_max_s": 0.3, "techniques": ["lowrank"]}})
     result = optimize(cfg)
     broken = {c["broken"] for c in result.candidates if c["broken"]}
-    assert "lowrank=0.95" in broken
-    assert all(not (set(c["components"]) & broken) or len(c["components"]) == 1 for c in result.candidates)
+    assert broken == {"lowrank@0.05"}
+    # lowrank 0.9 discards more energy than the broken 0.95: never tried; the rest is the unchanged model.
+    assert [c["recipe_text"] for c in result.candidates] == ["(empty)", "lowrank"]
+
+
+def test_harsher_settings_of_a_broken_technique_are_ruled_out() -> None:
+    from frugalml.search.space import implied_broken
+
+    broken = {"structure=drop_layers@1", "lowrank@0.05"}
+    assert implied_broken("structure=drop_layers@2", broken) == "structure=drop_layers@1"
+    assert implied_broken("lowrank@0.10", broken) == "lowrank@0.05"
+    assert implied_broken("structure=prune_ffn@0.25", broken) is None
+    assert implied_broken("quantize=static@0", {"quantize=dynamic/onnx/keep=none@0"}) is None
 
 
 def test_space_follows_the_context() -> None:

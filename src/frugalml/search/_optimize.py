@@ -39,7 +39,7 @@ from frugalml.gate.contexts import Context, get_context
 from frugalml.gate.verdict import Verdict, effective_budgets, evaluator_for
 from frugalml.models import ModelHandle, load_model
 from frugalml.search.pareto import pareto_front
-from frugalml.search.space import Candidate, screening_params, suggest
+from frugalml.search.space import Candidate, implied_broken, screening_params, suggest
 
 __all__ = ["SearchResult", "optimize", "study_name_for"]
 
@@ -360,11 +360,13 @@ def optimize(
 
 
 def _search(config: FrugalConfig, context: Context, families: set[str], store: Any,
-            progress: Callable[[dict[str, Any]], None], TrialState: Any) -> SearchResult:
+            progress: Callable[[dict[str, Any]], None], TrialState: Any, runner: Any = None) -> SearchResult:
+    """The search loop. ``runner`` (default: one built from ``config``) turns a recipe into an outcome;
+    benchmarks/search_efficiency.py passes one that replays a measured grid."""
     import optuna
 
     progress({"done": 0, "total": config.search.trials, "message": f"loading {config.model}", "best": None})
-    runner = _runner_for(config)
+    runner = runner or _runner_for(config)
     progress({"done": 0, "total": config.search.trials, "message": "evaluating the reference", "best": None})
     reference_eval = runner.evaluator.evaluate(runner.baseline)
     higher_quality = reference_eval.higher_is_better[reference_eval.primary]
@@ -413,7 +415,8 @@ def _search(config: FrugalConfig, context: Context, families: set[str], store: A
                 candidate = suggest(trial, runner.baseline, context, families,
                                     distill_items=config.search.distill_items)
                 text = candidate.recipe.describe() or "unchanged"
-                bad = [c for c in candidate.components if c in broken()]
+                known_broken = broken()
+                bad = [b for c in candidate.components if (b := implied_broken(c, known_broken))]
                 if bad or text in seen:
                     trial.set_user_attr("pruned_because", f"{bad[0]} alone breaks the quality budget" if bad
                                         else "same recipe as an earlier trial")

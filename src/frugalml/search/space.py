@@ -4,9 +4,10 @@ A trial draws its recipe define-by-run (Optuna's ``suggest_*``), so parameters e
 technique does. Recipes are built in the order that composes: structural changes first (drop
 layers, prune FFN width or channels), distillation to recover from them, low-rank factorization,
 then the runtime (ONNX export with graph optimization), and quantization last. Each recipe also
-carries its *components*, short keys such as ``quantize=dynamic/keep=none``: the search screens
-every component alone first, and a component that breaks the quality budget on its own is not
-combined further (accuracy-aware pruning of the space).
+carries its *components*, short keys such as ``lowrank@0.05`` (technique and severity): the search
+screens every technique alone at its mildest setting first, and a technique that breaks the quality
+budget on its own is not combined further, at that setting or any harsher one (accuracy-aware
+pruning of the space).
 
 What the contexts allow:
 
@@ -39,8 +40,22 @@ __all__ = ["Candidate", "is_encoder", "screening_params", "suggest"]
 @dataclass(frozen=True)
 class Candidate:
     recipe: Recipe
-    components: tuple[str, ...]  # e.g. ("structure=drop_layers/keep=4", "quantize=dynamic/keep=none")
+    # "technique@severity", e.g. ("structure=drop_layers@2", "lowrank@0.05", "quantize=static@0"):
+    # the severity orders settings of one technique, harsher is larger (layers removed, fraction
+    # pruned, spectral energy discarded).
+    components: tuple[str, ...]
     params: dict[str, Any]
+
+
+def implied_broken(component: str, broken: set[str]) -> str | None:
+    """The broken component that rules ``component`` out: the same technique, at most as harsh.
+    If removing one layer breaks quality alone, removing two is not tried in any combination."""
+    name, _, severity = component.rpartition("@")
+    for other in broken:
+        other_name, _, other_severity = other.rpartition("@")
+        if other_name == name and float(severity) >= float(other_severity):
+            return other
+    return None
 
 
 def is_encoder(handle: ModelHandle) -> bool:
@@ -74,22 +89,22 @@ def suggest(trial: Any, handle: ModelHandle, context: Context, families: set[str
             n = _layers(handle)
             keep = trial.suggest_categorical("keep_layers", [max(1, n - 2), n - 1])
             steps.append(DropLayers(keep=keep))
-            parts.append(f"structure=drop_layers/keep={keep}")
+            parts.append(f"structure=drop_layers@{_layers(handle) - keep}")
         elif structure == "prune_ffn":
             amount = trial.suggest_categorical("ffn_amount", [0.25, 0.5])
             steps.append(PruneStructured(target="ffn", amount=amount))
-            parts.append(f"structure=prune_ffn/{amount}")
+            parts.append(f"structure=prune_ffn@{amount}")
         elif structure == "channels":
             amount = trial.suggest_categorical("channel_amount", [0.25, 0.5])
             steps.append(PruneStructured(target="channels", amount=amount))
-            parts.append(f"structure=channels/{amount}")
+            parts.append(f"structure=channels@{amount}")
         if structure != "none" and "distill" in families:
             steps.append(distill)  # structural pruning always gets its quality recovered when allowed
     if "lowrank" in families and torch_model and context.device == "cpu":
         energy = trial.suggest_categorical("lowrank", ["none", "0.95", "0.9"])
         if energy != "none":
             steps.append(LowRank(energy=float(energy)))
-            parts.append(f"lowrank={energy}")
+            parts.append(f"lowrank@{1 - float(energy):.2f}")
     if context.device == "cuda":
         if "quantize" in families and torch_model:
             precision = trial.suggest_categorical("precision", ["fp32", "bf16", "fp16", "int8_weight", "int4_weight",
@@ -100,7 +115,7 @@ def suggest(trial: Any, handle: ModelHandle, context: Context, families: set[str
                 steps.append(QuantizeWeights(dtype={"int8_weight": "int8", "int4_weight": "int4"}.get(precision,
                                                                                                        precision)))
             if precision != "fp32":
-                parts.append(f"precision={precision}")
+                parts.append(f"precision={precision}@0")
         return Candidate(Recipe(steps), tuple(parts), dict(trial.params))
 
     if context.int8_only:
@@ -115,14 +130,14 @@ def suggest(trial: Any, handle: ModelHandle, context: Context, families: set[str
         # Static quantization exports the plain graph itself: ONNX Runtime's calibrator needs the
         # unfused operators (an offline-fused graph hides the activations it must observe).
         steps.append(ExportOnnx(optimize="graph"))
-        parts.append("runtime=onnx")
+        parts.append("runtime=onnx@0")
     if quantize == "dynamic":
         keep = trial.suggest_categorical("keep_fp32", ["none", "auto"])
         steps.append(QuantizeDynamic(backend="onnxruntime" if onnx else "torch", keep_fp32=keep))
-        parts.append(f"quantize=dynamic/{'onnx' if onnx else 'torch'}/keep={keep}")
+        parts.append(f"quantize=dynamic/{'onnx' if onnx else 'torch'}/keep={keep}@0")
     elif quantize == "static":
         steps.append(QuantizeStatic())
-        parts.append("quantize=static")
+        parts.append("quantize=static@0")
     return Candidate(Recipe(steps), tuple(parts), dict(trial.params))
 
 

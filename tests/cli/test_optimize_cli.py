@@ -1,0 +1,63 @@
+"""`frugal optimize` and `frugal gate`: exit codes 0 / 1 / 2, JUnit and Markdown outputs, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+from frugalml.cli import main
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+def _yaml(tmp_path: Path, store: str, budgets: str, trials: int = 2) -> Path:
+    path = tmp_path / "frugal.yaml"
+    path.write_text(f"model: zoo:digits-cnn\ndata: zoo:digits\nstore: {store}\nbudgets:\n{budgets}\n"
+                    f"search:\n  trials: {trials}\n  latency_max_s: 0.3\n  techniques: [runtime]\n")
+    return path
+
+
+def test_optimize_then_gate_pass(tmp_path: Path, sqlite_url: str, capsys) -> None:
+    cfg = _yaml(tmp_path, sqlite_url, "  quality_drop: 0.02")
+    code, out, _ = run_cli(["optimize", "--config", str(cfg), "-o", str(tmp_path / "out")], capsys)
+    assert code == 0 and "chosen" in out and "Gate" in out
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["chosen"] is not None
+    junit, md = tmp_path / "gate.xml", tmp_path / "gate.md"
+    code, out, _ = run_cli(["gate", str(tmp_path / "out" / "model"), "--config", str(cfg), "--junit", str(junit),
+                            "--markdown", str(md)], capsys)
+    assert code == 0 and "PASS" in out
+    assert ElementTree.parse(junit).getroot().find("testsuite").get("failures") == "0"
+    assert md.read_text().startswith("### frugal gate: ✅ pass")
+
+
+def test_gate_fail_exits_1_and_json(tmp_path: Path, sqlite_url: str, capsys) -> None:
+    cfg = _yaml(tmp_path, sqlite_url, "  size_mb: 0.001")
+    code, out, _ = run_cli(["gate", "zoo:digits-cnn", "--config", str(cfg), "--json"], capsys)
+    doc = json.loads(out)
+    assert code == 1 and doc["passed"] is False and doc["failed"] == ["size_mb"]
+
+
+def test_optimize_without_a_feasible_candidate_exits_1(tmp_path: Path, sqlite_url: str, capsys) -> None:
+    cfg = _yaml(tmp_path, sqlite_url, "  size_mb: 0.001", trials=1)
+    code, out, _ = run_cli(["optimize", "--config", str(cfg), "-o", str(tmp_path / "o")], capsys)
+    assert code == 1 and "no candidate meets every budget" in out and "missing size_mb" in out
+
+
+def test_usage_errors_exit_2(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("budgets:\n  latency_p95: 3\n")
+    code, _, err = run_cli(["optimize", "--config", str(bad)], capsys)
+    assert code == 2 and "budgets.latency_p95" in err and "latency_p95_ms" in err and "Traceback" not in err
+    code, _, err = run_cli(["gate", "zoo:nope"], capsys)
+    assert code == 2 and "zoo:nope" in err
+    code, _, err = run_cli(["optimize", "--executor", "spark"], capsys)
+    assert code == 2 and "search.executor" in err
