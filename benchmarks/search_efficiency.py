@@ -96,8 +96,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "search_efficiency.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    for noisy in ("frugalml.measure.flops", "root", "torchao"):
+    for noisy in ("frugalml.measure.flops", "root", "torchao"):  # "root": ONNX Runtime's quantizer advice
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    log.setLevel(logging.INFO)
 
     tmp = tempfile.TemporaryDirectory()
     base = {"model": "zoo:digits-cnn", "data": "zoo:digits", "context": "edge-cpu", "store": f"sqlite:///{tmp.name}/s.db",
@@ -107,13 +108,13 @@ def main() -> None:
     families = set(config.search.techniques) & set(context.techniques)
     real = _runner_for(config)
     grid = enumerate_space(real.baseline, context, families)
-    log.warning("grid: %d recipes", len(grid))
+    log.info("grid: %d recipes", len(grid))
     table: dict[str, dict[str, Any]] = {}
     started = time.perf_counter()
     for i, item in enumerate(grid):
         outcome = real.run(Recipe.from_dict(item["recipe"]))
         table[json.dumps(item["recipe"], sort_keys=True)] = outcome
-        log.warning("grid %d/%d %s: accuracy %.4f p95 %.3f ms feasible %s", i + 1, len(grid), item["recipe_text"],
+        log.info("grid %d/%d %s: accuracy %.4f p95 %.3f ms feasible %s", i + 1, len(grid), item["recipe_text"],
                     outcome["quality"], outcome["cost"], outcome["feasible"])
     grid_s = time.perf_counter() - started
     reference_quality = real.evaluator.evaluate(real.baseline).quality - 0.02
@@ -138,7 +139,7 @@ def main() -> None:
             hv = hypervolume_2d(points, [True, False], reference)
             runs[label].append({"seed": seed, "evaluations": replay.evaluations, "hypervolume": hv,
                                 "ratio": hv / grid_hv if grid_hv else None, "feasible": len(points)})
-            log.warning("%s seed %d: %d evaluations, %.1f%% of the grid's hypervolume", label, seed,
+            log.info("%s seed %d: %d evaluations, %.1f%% of the grid's hypervolume", label, seed,
                         replay.evaluations, 100 * hv / grid_hv)
     summary = {
         label: {"ratio_mean": statistics.mean(r["ratio"] for r in rows), "ratio_min": min(r["ratio"] for r in rows),
