@@ -125,3 +125,22 @@ def test_study_name_is_stable_and_bad_overrides_fail(tmp_path: Path, sqlite_url:
     if not torch.cuda.is_available():
         with pytest.raises(InvalidArgumentError, match="CUDA GPU"):
             optimize(gpu)
+
+
+def test_ray_executor_runs_trials_as_tasks(sqlite_url: str) -> None:
+    ray = pytest.importorskip("ray")
+    cfg = _config(sqlite_url, trials=2, executor="ray", techniques=["runtime"])
+    try:
+        result = optimize(cfg)
+    finally:
+        ray.shutdown()
+    assert result.ok and len(result.candidates) == 2 and all(c["measured"] for c in result.candidates)
+
+
+def test_unreachable_ray_cluster_is_a_clear_error(sqlite_url: str) -> None:
+    pytest.importorskip("ray")
+    cfg = _config(sqlite_url, executor="ray")
+    with pytest.raises(InvalidArgumentError, match="cannot reach a Ray cluster"):
+        optimize(cfg, address="127.0.0.1:1")
+    with pytest.raises(InvalidArgumentError, match="host:port"):
+        optimize(cfg, address="nonsense")

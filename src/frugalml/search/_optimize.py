@@ -190,6 +190,10 @@ class _RayExecutor:
                                        "Run: pip install 'frugalml[ray]'.") from None
         self.ray = ray
         address = config.search.address
+        if address is not None and address != "auto":
+            _check_reachable(address)
+            if ray.is_initialized():
+                ray.shutdown()  # connected elsewhere (a local instance): the user named a cluster
         try:
             if not ray.is_initialized():
                 ray.init(address=address, include_dashboard=False, log_to_driver=False,
@@ -216,6 +220,21 @@ class _RayExecutor:
 
     def close(self) -> None:
         pass
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on an address nothing listens at: Ray itself retries for minutes before giving up."""
+    target = address.split("://", 1)[-1]
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise InvalidArgumentError("address", address, "is not host:port or ray://host:port",
+                                   "Pass e.g. --address ray://head-node:10001, or omit it for local Ray.")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise InvalidArgumentError("address", address, f"cannot reach a Ray cluster there ({exc.strerror or exc})",
+                                   "Check that the Ray head node is running and the port is open, or omit "
+                                   "--address for local Ray.") from None
 
 
 # ----------------------------------------------------------------------------- the study
