@@ -70,6 +70,21 @@ def test_magnitude_pruning_is_honest(cnn) -> None:
     assert (weights == 0).any()
 
 
+def test_gradual_magnitude_pruning_keeps_its_zeros_through_recovery(cnn, test_split) -> None:
+    config = PruneMagnitude(amount=0.8, steps=3, schedule="cubic", recover_epochs=1)
+    assert [round(config.sparsity_at(t), 4) for t in (1, 2, 3)] == [round(0.8 * (1 - (2 / 3) ** 3), 4),
+                                                                   round(0.8 * (1 - (1 / 3) ** 3), 4), 0.8]
+    assert PruneMagnitude(amount=0.6, steps=3, schedule="linear").sparsity_at(1) == pytest.approx(0.2)
+    p = compress(cnn, [config], data="zoo:digits")
+    (step,) = _steps(p)
+    assert [r["step"] for r in step["metrics"]["schedule"]] == [1, 2, 3]
+    assert all(r["fidelity"] is not None for r in step["metrics"]["schedule"])
+    assert step["metrics"]["sparsity"] == pytest.approx(0.8, abs=0.01)  # recovery did not regrow pruned weights
+    assert not any(name.endswith("_orig") for name, _ in p.module.named_parameters())  # masks made permanent
+    with pytest.raises(InvalidArgumentError, match="schedule"):
+        PruneMagnitude(schedule="exponential")
+
+
 def test_structured_pruning_shrinks_and_distillation_recovers(cnn, test_split) -> None:
     x, y = test_split
     pruned = compress(cnn, [PruneStructured(amount=0.5)])
@@ -132,6 +147,26 @@ def test_text_techniques_on_minilm(minilm) -> None:
         compress(minilm, [DropLayers(keep=7)], data=texts)
     with pytest.raises(InvalidArgumentError, match="ffn"):
         compress(load_model("zoo:digits-mlp"), [PruneStructured(target="ffn")])
+
+
+def test_attention_head_pruning_and_its_artifact(minilm, tmp_path) -> None:
+    from frugalml.compress import save_model
+
+    texts = load_dataset("zoo:stdlib-docs", split="train").texts()[:16]
+    pruned = compress(minilm, [PruneStructured(amount=0.5, target="heads")], data=texts, seq_len=16)
+    attn = pruned.module.encoder.encoder.layer[0].attention
+    assert attn.self.num_attention_heads == 6 and attn.self.query.out_features == 6 * 32  # 12 heads of 32 -> 6
+    assert attn.output.dense.in_features == 192 and attn.output.dense.out_features == 384  # hidden size kept
+    assert pruned.module.encoder.encoder.layer[0].intermediate.dense.out_features == 1536  # FFN untouched
+    step = _steps(pruned)[0]
+    assert set(step["structure"]["attention_heads"].values()) == {6} and len(step["structure"]["attention_heads"]) == 6
+    out = pruned.predict(texts[:4], seq_len=16)
+    assert out.shape == (4, 384) and np.isfinite(out).all()
+    reloaded = load_model(save_model(pruned, tmp_path / "heads"))
+    assert reloaded.module.encoder.encoder.layer[0].attention.self.num_attention_heads == 6
+    np.testing.assert_allclose(reloaded.predict(texts[:4], seq_len=16), out, atol=1e-5)
+    with pytest.raises(InvalidArgumentError, match="heads"):
+        compress(load_model("zoo:digits-mlp"), [PruneStructured(target="heads")])
 
 
 def test_onnx_model_with_torch_technique_is_refused(digits_mlp, tmp_path) -> None:

@@ -144,3 +144,31 @@ def test_unreachable_ray_cluster_is_a_clear_error(sqlite_url: str) -> None:
         optimize(cfg, address="127.0.0.1:1")
     with pytest.raises(InvalidArgumentError, match="host:port"):
         optimize(cfg, address="nonsense")
+
+
+def test_trials_of_a_killed_process_are_failed_on_resume(sqlite_url: str) -> None:
+    import socket
+
+    import optuna
+    from optuna.trial import TrialState
+
+    cfg = _config(sqlite_url, trials=1, techniques=["runtime"])
+    study = optuna.create_study(study_name=study_name_for(cfg), storage=sqlite_url,
+                                directions=["maximize", "minimize"])
+    orphan = study.ask()  # left RUNNING by a process that no longer exists on this host
+    orphan.set_user_attr("owner", f"{socket.gethostname()}:999999999")
+    other = study.ask()  # a live trial on another machine sharing the study: left alone
+    other.set_user_attr("owner", "elsewhere:1")
+    result = optimize(cfg)
+    states = {t.number: t.state for t in optuna.load_study(study_name=result.study, storage=sqlite_url).trials}
+    assert states[orphan.number] == TrialState.FAIL and states[other.number] == TrialState.RUNNING
+    assert len(result.candidates) == 1
+
+
+@pytest.mark.cuda
+def test_cloud_gpu_search_on_cuda(sqlite_url: str) -> None:
+    cfg = config_from_dict({"model": "zoo:minilm", "context": "cloud-gpu", "store": sqlite_url,
+                            "search": {"trials": 3, "latency_max_s": 1.0}})
+    result = optimize(cfg)
+    assert result.candidates and result.context == "cloud-gpu"
+    assert result.objectives[1].startswith("throughput") and result.maximize == [True, True]

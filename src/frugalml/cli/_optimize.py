@@ -62,6 +62,8 @@ def render_search(result: SearchResult) -> None:
                       "[green]all met[/]" if not missed else f"[red]misses {', '.join(missed)}[/]",
                       "◆" if c["pareto"] else "", style=style)
     console.print(table)
+    if result.stopped_early:
+        console.print(f"stopped early: {result.stopped_early}", highlight=False)
     if result.resumed_trials:
         console.print(f"resumed: {result.resumed_trials} trial(s) came from an earlier run of this study")
     if result.chosen is not None:

@@ -178,12 +178,14 @@ def _write(handle: ModelHandle, folder: Path, metrics: dict[str, Any], key: byte
         from frugalml.compress.prune import layer_shapes
 
         ranks: dict[str, int] = {}
+        heads: dict[str, int] = {}
         for step in steps:
             ranks.update(step["structure"].get("ranks", {}))
+            heads.update(step["structure"].get("attention_heads", {}))
         dtype = next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
         manifest["architecture"] = {
             "kind": kind, "pooling": getattr(module, "pooling", None), "normalize": getattr(module, "normalize", None),
-            "ranks": ranks, "shapes": layer_shapes(module), "dtype": str(dtype).removeprefix("torch."),
+            "ranks": ranks, "attention_heads": heads, "shapes": layer_shapes(module), "dtype": str(dtype).removeprefix("torch."),
             "quantized": quantized,
         }
         if hf_model is not None:
@@ -285,7 +287,7 @@ def _rebuild(folder: Path, manifest: dict[str, Any]) -> ModelHandle:
     from safetensors.torch import load_file
 
     from frugalml.compress.lowrank import apply_ranks
-    from frugalml.compress.prune import rebuild_shapes
+    from frugalml.compress.prune import apply_attention_heads, rebuild_shapes
 
     arch = manifest["architecture"]
     kind = arch["kind"]
@@ -311,6 +313,7 @@ def _rebuild(folder: Path, manifest: dict[str, Any]) -> ModelHandle:
                              "Re-create the artifact with this frugalml version.")
     apply_ranks(module, {k: int(v) for k, v in arch.get("ranks", {}).items()})
     rebuild_shapes(module, arch["shapes"])
+    apply_attention_heads(module, {k: int(v) for k, v in arch.get("attention_heads", {}).items()})
     module = module.to(getattr(torch, arch.get("dtype", "float32")))
     try:
         module.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)

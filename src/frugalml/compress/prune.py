@@ -4,7 +4,7 @@ and dropping whole transformer layers.
 Unstructured pruning zeroes individual weights. Dense kernels still multiply the zeros, so it makes
 a model neither smaller as saved nor faster: the step reports the sparsity and says so. Structured
 pruning removes whole neurons, channels or FFN width (and everything that depends on them, which is
-what the dependency graph finds), so dense kernels do less work. Layer dropping keeps k of an
+what the dependency graph finds), or whole attention heads, so dense kernels do less work. Layer dropping keeps k of an
 encoder's n layers. The latter two lose quality that distillation usually recovers.
 """
 
@@ -25,7 +25,9 @@ from frugalml.compress._base import (
     TechniqueConfig,
     check_fraction,
     check_in,
+    check_int,
     check_names,
+    handler_for,
     register_handler,
 )
 from frugalml.compress.quantize import _with_module
@@ -44,8 +46,13 @@ class PruneMagnitude(TechniqueConfig):
     """Zero the ``amount`` fraction of weights with the smallest magnitude.
 
     Attributes:
-        amount: fraction of weights to zero, in (0, 1).
+        amount: final fraction of weights to zero, in (0, 1).
         scope: ``global`` (one threshold over all layers) or ``layer`` (the same fraction per layer).
+        steps: prune gradually in this many rounds (1: at once).
+        schedule: sparsity after round t of n: ``cubic`` amount * (1 - (1 - t/n)^3) (Zhu & Gupta 2017:
+            large cuts early, while the network can still adapt, small ones late) or ``linear``.
+        recover_epochs: distillation epochs from the original after each round (0: none); the zeros
+            stay zero while the remaining weights adapt.
         exclude: layer names left dense.
     """
 
@@ -53,12 +60,23 @@ class PruneMagnitude(TechniqueConfig):
     version: ClassVar[int] = 1
     amount: float = 0.5
     scope: str = "global"
+    steps: int = 1
+    schedule: str = "cubic"
+    recover_epochs: int = 0
     exclude: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_fraction(self.amount, "amount")
         check_in(self.scope, "scope", ("global", "layer"))
+        check_int(self.steps, "steps")
+        check_in(self.schedule, "schedule", ("cubic", "linear"))
+        check_int(self.recover_epochs, "recover_epochs", minimum=0)
         object.__setattr__(self, "exclude", check_names(self.exclude, "exclude"))
+
+    def sparsity_at(self, step: int) -> float:
+        """Target sparsity after round ``step`` (1-based)."""
+        progress = step / self.steps
+        return self.amount * (1 - (1 - progress) ** 3 if self.schedule == "cubic" else progress)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,8 +85,10 @@ class PruneStructured(TechniqueConfig):
 
     Attributes:
         amount: fraction removed from each pruned layer, in (0, 1).
-        target: ``ffn`` (the intermediate width of transformer feed-forward blocks) or ``channels``
-            (output neurons / channels of every Linear and Conv layer but the last).
+        target: ``ffn`` (the intermediate width of transformer feed-forward blocks), ``heads`` (whole
+            attention heads of transformer encoders: query / key / value rows and the matching
+            columns of the attention output) or ``channels`` (output neurons / channels of every
+            Linear and Conv layer but the last).
         exclude: layer names never pruned.
     """
 
@@ -80,7 +100,7 @@ class PruneStructured(TechniqueConfig):
 
     def __post_init__(self) -> None:
         check_fraction(self.amount, "amount")
-        check_in(self.target, "target", ("ffn", "channels"))
+        check_in(self.target, "target", ("ffn", "heads", "channels"))
         object.__setattr__(self, "exclude", check_names(self.exclude, "exclude"))
 
 
@@ -186,19 +206,40 @@ def _prune_magnitude(handle: ModelHandle, config: PruneMagnitude, ctx: CompressC
     if not targets:
         raise InvalidArgumentError("exclude", list(config.exclude), "leaves no Linear or Conv layer to prune",
                                    "Exclude fewer layers.")
-    if config.scope == "global":
-        prune.global_unstructured([(sub, "weight") for _, sub in targets], pruning_method=prune.L1Unstructured,
-                                  amount=config.amount)
-    else:
+    schedule = []
+    for step in range(1, config.steps + 1):
+        target = config.sparsity_at(step)
+        # Weights zeroed in earlier rounds are the smallest, so pruning to the cumulative target
+        # keeps them zero and adds the next-smallest.
+        if config.scope == "global":
+            prune.global_unstructured([(sub, "weight") for _, sub in targets], pruning_method=prune.L1Unstructured,
+                                      amount=target)
+        else:
+            for _, sub in targets:
+                prune.l1_unstructured(sub, "weight", amount=target)
+        masks = {name: sub.weight_mask.detach().clone() for name, sub in targets}
         for _, sub in targets:
-            prune.l1_unstructured(sub, "weight", amount=config.amount)
+            prune.remove(sub, "weight")  # make the zeros permanent; no masks remain
+        round_info: dict[str, Any] = {"step": step, "sparsity": target}
+        if config.recover_epochs and ctx.train is not None:
+            from frugalml.compress.distill import Distill
+
+            ctx.progress(f"prune_magnitude round {step}/{config.steps}: recovering at sparsity {target:.2f}")
+            recover = Distill(epochs=config.recover_epochs)
+            sub_record = StepRecord(technique="distill", config=recover.to_dict())
+            module = handler_for(recover)(_with_module(handle, module), recover, ctx, sub_record).module
+            targets = [(name, module.get_submodule(name)) for name, _ in targets]
+            with torch.no_grad():  # training nudged some pruned weights off zero: the mask decides
+                for name, sub in targets:
+                    sub.weight.mul_(masks[name].to(sub.weight.dtype))
+            round_info["fidelity"] = sub_record.metrics.get("best_fidelity")
+        schedule.append(round_info)
     zeros = total = 0
     for _, sub in targets:
-        prune.remove(sub, "weight")  # make the zeros permanent; no masks remain
         zeros += int((sub.weight == 0).sum())
         total += sub.weight.numel()
     record.changed = [name for name, _ in targets]
-    record.metrics = {"sparsity": zeros / total, "speedup_expected": False,
+    record.metrics = {"sparsity": zeros / total, "speedup_expected": False, "schedule": schedule,
                       "note": "zeros are stored and multiplied by dense kernels: no size or speed gain without a "
                               "sparse format or kernel"}
     return _with_module(handle, module)
@@ -217,7 +258,18 @@ def _prune_structured(handle: ModelHandle, config: PruneStructured, ctx: Compres
                                                             else None).items()}
     example = encoded if handle.input_spec.kind == "text" else next(iter(encoded.values()))
     linears = [(name, sub) for name, sub in module.named_modules() if isinstance(sub, _PRUNABLE)]
-    if config.target == "ffn":
+    heads: dict[nn.Module, int] = {}
+    attention = _attention_modules(module) if config.target == "heads" else []
+    if config.target == "heads":
+        attention = [(n, a) for n, a in attention if not _excluded(n, config.exclude)]
+        if not attention:
+            raise InvalidArgumentError("target", "heads", "the model has no attention modules with query / key / "
+                                       "value projections", "Use target: ffn or channels for this model.")
+        for _, attn in attention:
+            for proj in (attn.query, attn.key, attn.value):
+                heads[proj] = int(attn.num_attention_heads)
+        chosen = [(n, s) for n, s in linears if s in heads]
+    elif config.target == "ffn":
         chosen = [(n, s) for n, s in linears if n.endswith("intermediate.dense") and not _excluded(n, config.exclude)]
         if not chosen:
             raise InvalidArgumentError("target", "ffn", "the model has no transformer feed-forward layers "
@@ -233,9 +285,20 @@ def _prune_structured(handle: ModelHandle, config: PruneStructured, ctx: Compres
     ignored = [s for _, s in linears if id(s) not in chosen_modules]
     before = layer_shapes(module)
     try:
-        pruner = tp.pruner.MagnitudePruner(module, example_inputs=example,
-                                           importance=tp.importance.MagnitudeImportance(p=2),
-                                           pruning_ratio=config.amount, ignored_layers=ignored, global_pruning=False)
+        if heads:
+            # Whole heads only (prune_head_dims=False keeps each head's width); torch-pruning only visits
+            # a group whose channel ratio is positive, so the ratio is set too: it applies to nothing else,
+            # since the query / key / value projections are the only pruning roots.
+            pruner = tp.pruner.MagnitudePruner(module, example_inputs=example,
+                                               importance=tp.importance.MagnitudeImportance(p=2),
+                                               pruning_ratio=config.amount, ignored_layers=ignored,
+                                               global_pruning=False, num_heads=heads, prune_num_heads=True,
+                                               prune_head_dims=False, head_pruning_ratio=config.amount)
+        else:
+            pruner = tp.pruner.MagnitudePruner(module, example_inputs=example,
+                                               importance=tp.importance.MagnitudeImportance(p=2),
+                                               pruning_ratio=config.amount, ignored_layers=ignored,
+                                               global_pruning=False)
         pruner.step()
     except Exception as exc:  # noqa: BLE001 - tracing failures of custom models take many forms
         raise InvalidArgumentError("model", handle.name, f"torch-pruning could not trace it ({type(exc).__name__}: "
@@ -243,9 +306,36 @@ def _prune_structured(handle: ModelHandle, config: PruneStructured, ctx: Compres
     after = layer_shapes(module)
     record.changed = [n for n in after if before.get(n) != after[n]]
     record.structure = {"shapes": {n: after[n] for n in record.changed}}
+    if heads:
+        counts = {}
+        for name, attn in attention:
+            set_attention_heads(attn, pruner.num_heads[attn.query])
+            counts[name] = int(attn.num_attention_heads)
+        record.structure["attention_heads"] = counts
+        record.metrics["heads_after"] = counts
     params_before = sum(p.numel() for p in handle.module.parameters())
     record.metrics = {"params_before": params_before, "params_after": sum(p.numel() for p in module.parameters())}
     return _with_module(handle, module)
+
+
+def _attention_modules(module: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Hugging Face style self-attention modules: ``query`` / ``key`` / ``value`` Linears and a head count."""
+    return [(name, sub) for name, sub in module.named_modules()
+            if all(isinstance(getattr(sub, p, None), nn.Linear) for p in ("query", "key", "value"))
+            and hasattr(sub, "num_attention_heads")]
+
+
+def set_attention_heads(attn: nn.Module, count: int) -> None:
+    """Keep an attention module's head bookkeeping in step with its (pruned) projections."""
+    attn.num_attention_heads = int(count)
+    attn.all_head_size = attn.query.out_features
+    attn.attention_head_size = attn.query.out_features // max(int(count), 1)
+
+
+def apply_attention_heads(module: nn.Module, counts: dict[str, int]) -> None:
+    """Replay recorded head counts on a rebuilt architecture (artifact loading)."""
+    for name, count in counts.items():
+        set_attention_heads(module.get_submodule(name), count)
 
 
 def apply_drop_layers(module: nn.Module, keep: list[int]) -> nn.Module:

@@ -76,6 +76,7 @@ class SearchResult:
     run_id: int | None = None
     resumed_trials: int = 0
     config: dict[str, Any] = field(default_factory=dict)
+    stopped_early: str | None = None  # why fewer than ``trials`` candidates were measured
 
     @property
     def ok(self) -> bool:
@@ -87,7 +88,7 @@ class SearchResult:
             "candidates": self.candidates, "pareto": self.pareto, "chosen": self.chosen, "why": self.why,
             "closest": self.closest, "missed": self.missed, "out_dir": str(self.out_dir) if self.out_dir else None,
             "verdict": self.verdict.to_dict() if self.verdict is not None else None, "run_id": self.run_id,
-            "resumed_trials": self.resumed_trials, "config": self.config,
+            "resumed_trials": self.resumed_trials, "config": self.config, "stopped_early": self.stopped_early,
         })
 
 
@@ -402,7 +403,7 @@ def _search(config: FrugalConfig, context: Context, families: set[str], store: A
     abandoned = _fail_abandoned(study, storage)
     if abandoned:
         log.info("optimize: %d trial(s) of a killed run marked failed", abandoned)
-    if not existing:
+    if not any(t.user_attrs.get("screening") for t in existing):
         for params in screen:
             study.enqueue_trial(params, user_attrs={"screening": True})
     executor: Any = _RayExecutor(config) if config.search.executor == "ray" else _LocalExecutor(runner)
@@ -478,6 +479,11 @@ def _search(config: FrugalConfig, context: Context, families: set[str], store: A
     finally:
         executor.close()
     candidates = [_candidate(t) for t in complete()]
+    stopped_early = None
+    if len(candidates) < total:
+        stopped_early = (f"{len(candidates)} of {total} trials: after {attempts} proposals in this run the sampler "
+                         "kept drawing repeats or combinations with a technique that alone breaks the quality "
+                         "budget; the rest of the space is pruned")
     front_idx = pareto_front([[c["quality"], c["cost"]] for c in candidates], maximize)
     pareto = sorted(candidates[i]["number"] for i in front_idx)
     for c in candidates:
@@ -492,7 +498,7 @@ def _search(config: FrugalConfig, context: Context, families: set[str], store: A
         why = "no candidate meets every budget"
     return SearchResult(study=name, context=context.name, objectives=objectives, maximize=maximize,
                         candidates=candidates, pareto=pareto, chosen=chosen, why=why, closest=closest, missed=missed,
-                        resumed_trials=resumed, config=config.to_dict())
+                        resumed_trials=resumed, config=config.to_dict(), stopped_early=stopped_early)
 
 
 def _tell_failed(study: Any, trial: Any, exc: BaseException, TrialState: Any) -> None:

@@ -11,7 +11,7 @@ pruning of the space).
 
 What the contexts allow:
 
-- cpu contexts: ``structure`` (none | drop_layers | prune_ffn for transformer encoders; none |
+- cpu contexts: ``structure`` (none | drop_layers | prune_ffn | prune_heads for transformer encoders; none |
   channels for other models), ``lowrank`` energy, ``runtime`` (torch | onnx), ``quantize`` (none |
   dynamic | static INT8; dynamic may keep the most sensitive layers in FP32 until a fidelity
   target holds, ``keep_fp32: auto``);
@@ -83,7 +83,7 @@ def suggest(trial: Any, handle: ModelHandle, context: Context, families: set[str
         if context.device == "cuda":
             options = ["none", "drop_layers"] if encoder else ["none"]
         else:
-            options = ["none", "drop_layers", "prune_ffn"] if encoder else ["none", "channels"]
+            options = ["none", "drop_layers", "prune_ffn", "prune_heads"] if encoder else ["none", "channels"]
         structure = trial.suggest_categorical("structure", options)
         if structure == "drop_layers":
             n = _layers(handle)
@@ -94,6 +94,10 @@ def suggest(trial: Any, handle: ModelHandle, context: Context, families: set[str
             amount = trial.suggest_categorical("ffn_amount", [0.25, 0.5])
             steps.append(PruneStructured(target="ffn", amount=amount))
             parts.append(f"structure=prune_ffn@{amount}")
+        elif structure == "prune_heads":
+            amount = trial.suggest_categorical("heads_amount", [0.25, 0.5])
+            steps.append(PruneStructured(target="heads", amount=amount))
+            parts.append(f"structure=prune_heads@{amount}")
         elif structure == "channels":
             amount = trial.suggest_categorical("channel_amount", [0.25, 0.5])
             steps.append(PruneStructured(target="channels", amount=amount))
@@ -170,6 +174,7 @@ def screening_params(handle: ModelHandle, context: Context, families: set[str]) 
         if is_encoder(handle):
             out.append({**base, "structure": "drop_layers", "keep_layers": _layers(handle) - 1})
             out.append({**base, "structure": "prune_ffn", "ffn_amount": 0.25})
+            out.append({**base, "structure": "prune_heads", "heads_amount": 0.25})
         else:
             out.append({**base, "structure": "channels", "channel_amount": 0.25})
     if "lowrank" in families and handle.module is not None:
