@@ -448,8 +448,9 @@ def _search(config: FrugalConfig, context: Context, families: set[str], store: A
                 trial.set_user_attr("components", list(candidate.components))
                 progress({"done": n_done, "total": total, "message": f"trial {trial.number}: {text}",
                           "best": best_text()})
-                message = lambda m, n=trial.number: progress(
-                    {"done": n_done, "total": total, "message": f"trial {n}: {m}", "best": best_text()})
+                def message(m: str, n: int = trial.number, d: int = n_done) -> None:
+                    progress({"done": d, "total": total, "message": f"trial {n}: {m}", "best": best_text()})
+
                 try:
                     ref = executor.submit(candidate.recipe, message)
                 except Exception as exc:  # noqa: BLE001 - one broken recipe must not end the search
