@@ -74,3 +74,14 @@ def test_arbitrary_options_never_crash_the_parser(options: dict, technique: str)
         Recipe.from_dict({"steps": [{"technique": technique, **options}]})
     except InvalidArgumentError:
         pass
+
+
+def test_describe_with_details_names_the_changed_options() -> None:
+    from frugalml.compress import Distill, PruneStructured, Recipe
+
+    recipe = Recipe([PruneStructured(target="heads", amount=0.25), Distill()])
+    assert recipe.describe() == "prune_structured -> distill"
+    assert recipe.describe(details=True) == "prune_structured(amount=0.25, target=heads) -> distill"
+    # Same techniques, other options: different recipes, told apart (the search dedupes on the full recipe).
+    other = Recipe([PruneStructured(target="ffn", amount=0.25), Distill()])
+    assert other.describe(details=True) != recipe.describe(details=True)

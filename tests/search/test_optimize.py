@@ -80,7 +80,7 @@ def test_broken_technique_is_not_combined(sqlite_url: str) -> None:
     broken = {c["broken"] for c in result.candidates if c["broken"]}
     assert broken == {"lowrank@0.05"}
     # lowrank 0.9 discards more energy than the broken 0.95: never tried; the rest is the unchanged model.
-    assert [c["recipe_text"] for c in result.candidates] == ["(empty)", "lowrank"]
+    assert [c["recipe_text"] for c in result.candidates] == ["(empty)", "lowrank(energy=0.95)"]
 
 
 def test_harsher_settings_of_a_broken_technique_are_ruled_out() -> None:

@@ -107,8 +107,17 @@ class Recipe:
     def __len__(self) -> int:
         return len(self.steps)
 
-    def describe(self) -> str:
-        return " -> ".join(s.technique for s in self.steps) or "(empty)"
+    def describe(self, *, details: bool = False) -> str:
+        """``drop_layers -> distill``; with ``details``, the options that differ from their defaults
+        (``prune_structured(amount=0.25, target=heads) -> ...``)."""
+        if not details:
+            return " -> ".join(s.technique for s in self.steps) or "(empty)"
+        parts = []
+        for step in self.steps:
+            changed = [f"{f.name}={getattr(step, f.name)}" for f in dataclasses.fields(step)
+                       if getattr(step, f.name) != f.default and not callable(f.default_factory)]
+            parts.append(f"{step.technique}({', '.join(changed)})" if changed else step.technique)
+        return " -> ".join(parts) or "(empty)"
 
     # --------------------------------------------------------------- serialisation
     def to_dict(self) -> dict[str, Any]:

@@ -424,7 +424,7 @@ def _search(config: FrugalConfig, context: Context, families: set[str], store: A
     total = config.search.trials
     attempts, limit = 0, total * 5 + len(screen)
     pending: list[tuple[Any, Any, Candidate]] = []
-    seen = {t.user_attrs.get("recipe_text") for t in complete()}
+    seen = {json.dumps(t.user_attrs["recipe"], sort_keys=True) for t in complete() if t.user_attrs.get("recipe")}
     try:
         while True:
             n_done = len(complete())
@@ -434,15 +434,16 @@ def _search(config: FrugalConfig, context: Context, families: set[str], store: A
                 trial.set_user_attr("owner", _owner())
                 candidate = suggest(trial, runner.baseline, context, families,
                                     distill_items=config.search.distill_items)
-                text = candidate.recipe.describe() or "unchanged"
+                text = candidate.recipe.describe(details=True)
+                key = json.dumps(candidate.recipe.to_dict(), sort_keys=True)
                 known_broken = broken()
                 bad = [b for c in candidate.components if (b := implied_broken(c, known_broken))]
-                if bad or text in seen:
+                if bad or key in seen:
                     trial.set_user_attr("pruned_because", f"{bad[0]} alone breaks the quality budget" if bad
                                         else "same recipe as an earlier trial")
                     study.tell(trial, state=TrialState.PRUNED)
                     continue
-                seen.add(text)
+                seen.add(key)
                 trial.set_user_attr("recipe", candidate.recipe.to_dict())
                 trial.set_user_attr("recipe_text", text)
                 trial.set_user_attr("components", list(candidate.components))
