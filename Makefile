@@ -29,6 +29,8 @@ test-all: install
 
 bench: install
 	$(PY) benchmarks/profile_overhead.py
+	$(PY) benchmarks/subgroup_gate.py
+	$(PY) benchmarks/search_efficiency.py
 
 clean:
 	rm -rf $(VENV) .frugal .pytest_cache frugal-out
