@@ -184,3 +184,21 @@ def test_torch_steps_after_torch_quantization_are_refused(digits_mlp) -> None:
 def test_bucketed_predict_matches(minilm) -> None:
     texts = ["short one.", "a much longer sentence with many more words in it than the others.", "medium size text"]
     np.testing.assert_allclose(minilm.predict(texts, bucket=True, batch_size=2), minilm.predict(texts), atol=1e-5)
+
+
+def test_torch_compile_step_and_its_artifact(digits_mlp, test_split, tmp_path) -> None:
+    from frugalml.compress import Compile, save_model
+
+    x, _ = test_split
+    compiled = compress(digits_mlp, [Compile()], data="zoo:digits")
+    assert hasattr(compiled.module, "_orig_mod")  # the torch.compile wrapper
+    (step,) = _steps(compiled)
+    assert step["structure"]["compile"] == {"mode": "default", "dynamic": None, "backend": "inductor"}
+    np.testing.assert_allclose(compiled.predict(x[:8]), digits_mlp.predict(x[:8]), atol=1e-5)
+    folder = save_model(compiled, tmp_path / "compiled")
+    assert not any(k.startswith("_orig_mod") for k in __import__("safetensors.torch", fromlist=["load_file"])
+                   .load_file(str(folder / "model.safetensors")))  # plain weights on disk
+    reloaded = load_model(folder)
+    assert hasattr(reloaded.module, "_orig_mod")  # compiled again on load
+    with pytest.raises(InvalidArgumentError, match="mode"):
+        Compile(mode="fastest")

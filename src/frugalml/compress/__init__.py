@@ -24,7 +24,7 @@ from frugalml.compress.lowrank import LowRank
 from frugalml.compress.prune import DropLayers, PruneMagnitude, PruneStructured
 from frugalml.compress.quantize import CastPrecision, QuantizeDynamic, QuantizeStatic
 from frugalml.compress.recipe import Recipe
-from frugalml.compress.runtime import ExportOnnx
+from frugalml.compress.runtime import Compile, ExportOnnx
 
 __all__ = [
     "CONFIG_TYPES",
@@ -33,6 +33,7 @@ __all__ = [
     "Distill",
     "DropLayers",
     "ExportOnnx",
+    "Compile",
     "LowRank",
     "PruneMagnitude",
     "PruneStructured",

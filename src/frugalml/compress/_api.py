@@ -108,7 +108,8 @@ def compress(
                         "seq_len": seq_len, "seed": seed},
         "_workdir": workdir,  # keeps intermediate ONNX files alive as long as the handle
         "_source_handle": handle,
-        "_float_module": float_module if torch_quantized else current.module,
+        # Artifacts store plain weights: a torch.compile wrapper is unwrapped (its options are replayed on load).
+        "_float_module": float_module if torch_quantized else getattr(current.module, "_orig_mod", current.module),
     }
     current.name = f"{handle.name} [{recipe.describe()}]"
     return current

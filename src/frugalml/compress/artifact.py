@@ -179,6 +179,7 @@ def _write(handle: ModelHandle, folder: Path, metrics: dict[str, Any], key: byte
 
         ranks: dict[str, int] = {}
         heads: dict[str, int] = {}
+        compiled = next((s["structure"]["compile"] for s in steps if "compile" in s["structure"]), None)
         for step in steps:
             ranks.update(step["structure"].get("ranks", {}))
             heads.update(step["structure"].get("attention_heads", {}))
@@ -186,7 +187,7 @@ def _write(handle: ModelHandle, folder: Path, metrics: dict[str, Any], key: byte
         manifest["architecture"] = {
             "kind": kind, "pooling": getattr(module, "pooling", None), "normalize": getattr(module, "normalize", None),
             "ranks": ranks, "attention_heads": heads, "shapes": layer_shapes(module), "dtype": str(dtype).removeprefix("torch."),
-            "quantized": quantized,
+            "quantized": quantized, "compile": compiled,
         }
         if hf_model is not None:
             hf_model.config.save_pretrained(str(folder))
@@ -326,5 +327,9 @@ def _rebuild(folder: Path, manifest: dict[str, Any]) -> ModelHandle:
         from frugalml.compress.quantize import _torch_dynamic
 
         module = _torch_dynamic(module, quantized["quantized"], quantized["per_channel"])
+    if arch.get("compile"):
+        from frugalml.compress.runtime import apply_compile
+
+        module = apply_compile(module, arch["compile"])
     return ModelHandle(name=str(folder), format=fmt, task=manifest.get("task"), input_spec=spec, module=module,
                        tokenizer=tokenizer, metadata=meta)

@@ -5,14 +5,19 @@ fuses attention, LayerNorm, GELU and bias-add patterns into single operators; ``
 ONNX Runtime's portable (extended) graph optimizations offline to any model; ``none`` only exports.
 Length bucketing (sorting texts by length and padding each batch to its longest item) is an
 inference option of ``ModelHandle.predict(..., bucket=True)``, not a change to the model.
+
+``compile`` wraps a PyTorch model in ``torch.compile`` (TorchInductor kernels, fused element-wise
+ops). Compiled code is not a file format: an artifact stores the plain weights and the compile
+options, and loading compiles again (the first call after loading pays the compile time).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from frugalml.compress._base import (
     CompressContext,
@@ -24,7 +29,7 @@ from frugalml.compress._base import (
 from frugalml.compress.quantize import ensure_onnx, onnx_handle
 from frugalml.models import ModelHandle
 
-__all__ = ["ExportOnnx"]
+__all__ = ["ExportOnnx", "Compile", "apply_compile"]
 
 log = logging.getLogger(__name__)
 
@@ -85,3 +90,66 @@ def _export(handle: ModelHandle, config: ExportOnnx, ctx: CompressContext, recor
     record.structure = {"optimize": mode}
     record.metrics = {"optimize": mode, "fused_ops": fused, "nodes": len(graph.node)}
     return onnx_handle(handle, out, note=f"onnx export, {mode} optimization")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Compile(TechniqueConfig):
+    """``torch.compile`` the model (see the module docstring).
+
+    Attributes:
+        mode: ``default``, ``reduce-overhead`` (CUDA graphs on GPUs) or ``max-autotune`` (slow to compile).
+        dynamic: compile for varying batch / sequence sizes up front (``None``: PyTorch decides after
+            it sees a second shape).
+        backend: ``inductor`` (generated kernels; needs a C++ compiler on CPUs) or ``aot_eager``.
+    """
+
+    technique: ClassVar[str] = "compile"
+    version: ClassVar[int] = 1
+    mode: str = "default"
+    dynamic: bool | None = None
+    backend: str = "inductor"
+
+    def __post_init__(self) -> None:
+        check_in(self.mode, "mode", ("default", "reduce-overhead", "max-autotune"))
+        check_in(self.backend, "backend", ("inductor", "aot_eager"))
+        if self.dynamic is not None and not isinstance(self.dynamic, bool):
+            from frugalml.errors import InvalidArgumentError
+
+            raise InvalidArgumentError("dynamic", self.dynamic, "must be true, false or null", "Write dynamic: true.")
+
+
+def apply_compile(module: Any, options: dict[str, Any]) -> Any:
+    import torch
+
+    return torch.compile(module, mode=options.get("mode", "default"), dynamic=options.get("dynamic"),
+                         backend=options.get("backend", "inductor"))
+
+
+@register_handler(Compile)
+def _compile(handle: ModelHandle, config: Compile, ctx: CompressContext, record: StepRecord) -> ModelHandle:
+    import torch
+
+    from frugalml.compress.quantize import _with_module
+    from frugalml.errors import InvalidArgumentError
+
+    plain = getattr(handle.module, "_orig_mod", handle.module)
+    options = {"mode": config.mode, "dynamic": config.dynamic, "backend": config.backend}
+    compiled = apply_compile(plain, options)
+    new = _with_module(handle, compiled)
+    sample = ctx.calibration[:2] if ctx.calibration is not None else handle.example_inputs[:2]
+    ctx.progress(f"torch.compile ({config.backend}, {config.mode}): compiling")
+    started = time.perf_counter()
+    try:
+        # Compile now, not at the user's first call: failures (no C++ compiler, an untraceable op)
+        # belong to the compress step that asked for it.
+        new.predict(sample, batch_size=2, seq_len=ctx.seq_len if handle.input_spec.kind == "text" else None)
+    except Exception as exc:  # noqa: BLE001 - dynamo and inductor fail in many ways
+        torch._dynamo.reset()
+        raise InvalidArgumentError("compile", config.backend, f"torch.compile failed ({type(exc).__name__}: "
+                                   f"{str(exc).splitlines()[0][:200]})",
+                                   "Use backend: aot_eager, or export_onnx instead.") from None
+    record.changed = ["module"]
+    record.structure = {"compile": options}
+    record.metrics = {"compile_s": time.perf_counter() - started,
+                      "note": "compiled code is rebuilt when the artifact is loaded; the first call compiles"}
+    return new

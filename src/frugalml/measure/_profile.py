@@ -362,7 +362,8 @@ def _measure(handle: ModelHandle, *, data: Any, batches: list[int], seq_len: int
     counts: dict[int, FlopCount] = {}
     for batch in batches:
         if handle.module is not None:
-            module = handle.module.to(device)
+            # A torch.compile'd module counts as the module it compiles: the counter needs eager ops.
+            module = getattr(handle.module, "_orig_mod", handle.module).to(device)
             tensors = {k: torch.tensor(v, device=device) for k, v in handle.encode(items[:batch], seq_len).items()}
             counts[batch] = count_torch_flops(module, tensors, kind=handle.input_spec.kind)
         else:
