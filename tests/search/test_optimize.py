@@ -119,6 +119,8 @@ def test_study_name_is_stable_and_bad_overrides_fail(tmp_path: Path, sqlite_url:
     (tmp_path / "full" / "x").write_text("x")
     with pytest.raises(InvalidArgumentError, match="out_dir"):
         optimize(a, out_dir=tmp_path / "full")
+    with pytest.raises(InvalidArgumentError, match="is a file"):
+        optimize(a, out_dir=tmp_path / "full" / "x")
     gpu = config_from_dict({"context": "cloud-gpu", "store": sqlite_url})
     import torch
 

@@ -191,7 +191,9 @@ def compress_to_dir(
         run = opened.start_run("compress", name=original.name, env=fingerprint(),
                                config={"model": original.name, "recipe": recipe_obj.to_dict(), "out_dir": str(out_dir),
                                        "data": str(data) if data is not None else None, "seq_len": seq_len, "seed": seed})
-    try:
+    from frugalml.store import fail_on_error
+
+    with fail_on_error(run):
         compressed = compress(original, recipe_obj, data=data, seq_len=seq_len, seed=seed, on_progress=on_progress)
         items, labels = _eval_items(original, data)
         metrics: dict[str, Any] = {}
@@ -204,10 +206,6 @@ def compress_to_dir(
 
         metrics["size_bytes_original"] = model_size(original)
         metrics["size_bytes"] = sum(f.stat().st_size for f in out.iterdir() if f.name.startswith("model."))
-    except BaseException as exc:
-        if run is not None:
-            run.fail(exc)
-        raise
     steps = compressed.metadata["compression"]["steps"]
     result = CompressResult(handle=compressed, out_dir=out, metrics=metrics, steps=steps)
     if run is not None:

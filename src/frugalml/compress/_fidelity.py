@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["cosine_per_item", "embedding_fidelity", "fidelity", "reference_outputs", "retrieval_agreement"]
+__all__ = ["cosine_per_item", "embedding_fidelity", "fidelity", "reference_outputs", "retrieval_agreement", "topk_overlap"]
 
 
 def reference_outputs(handle: Any, items: Any, seq_len: int | None) -> np.ndarray:
@@ -30,8 +30,8 @@ def embedding_fidelity(student: np.ndarray, reference: np.ndarray) -> dict[str, 
     return {"mean_cosine": float(cos.mean()), "p1_cosine": float(np.percentile(cos, 1)), "min_cosine": float(cos.min())}
 
 
-def retrieval_agreement(student: np.ndarray, reference: np.ndarray, k: int = 10) -> float:
-    """Mean overlap of each item's top-k neighbours (by cosine, itself excluded) under both models."""
+def topk_overlap(student: np.ndarray, reference: np.ndarray, k: int = 10) -> np.ndarray:
+    """Per item: the fraction of its top-k neighbours (by cosine, itself excluded) shared by both models."""
     def neighbours(x: np.ndarray) -> np.ndarray:
         x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
         sims = x @ x.T
@@ -39,7 +39,12 @@ def retrieval_agreement(student: np.ndarray, reference: np.ndarray, k: int = 10)
         return np.argpartition(-sims, k, axis=1)[:, :k]
 
     a, b = neighbours(np.asarray(student, np.float32)), neighbours(np.asarray(reference, np.float32))
-    return float(np.mean([len(set(x) & set(y)) / k for x, y in zip(a, b)]))
+    return np.array([len(set(x) & set(y)) / k for x, y in zip(a, b)], dtype=np.float64)
+
+
+def retrieval_agreement(student: np.ndarray, reference: np.ndarray, k: int = 10) -> float:
+    """Mean overlap of each item's top-k neighbours under both models."""
+    return float(topk_overlap(student, reference, k).mean())
 
 
 def fidelity(student: np.ndarray, reference: np.ndarray, task: str | None) -> float:

@@ -190,6 +190,9 @@ class Evaluator:
         self.groups = self.dataset.groups()
         self._reference_outputs: np.ndarray | None = None
         self._reference_metrics: MetricSet | None = None
+        # The reference's per-resample values and group table are the same for every model evaluated.
+        self._reference_samples: dict[str, np.ndarray] = {}
+        self._reference_groups: Any = None
 
     # ------------------------------------------------------------------ outputs
     def _outputs(self, handle: ModelHandle) -> np.ndarray:
@@ -258,7 +261,9 @@ class Evaluator:
                 g = ref_metrics.functions[m]
                 sign = 1.0 if metrics.higher_is_better[m] else -1.0
                 reference[m] = g(rows)
-                paired = sign * (np.array([g(b) for b in boots]) - samples[m])
+                if m not in self._reference_samples:  # same seed, same resamples: computed once
+                    self._reference_samples[m] = np.array([g(b) for b in boots])
+                paired = sign * (self._reference_samples[m] - samples[m])
                 drop[m] = interval(paired, sign * (reference[m] - overall[m].value))
         evaluation = Evaluation(task=task, primary=metrics.primary, higher_is_better=metrics.higher_is_better,
                                 n_items=n, overall=overall, reference=reference, drop=drop,
@@ -285,7 +290,9 @@ class Evaluator:
         names, counts = np.unique(self.groups, return_counts=True)
         evaluation.group_sizes = {str(g): int(c) for g, c in zip(names, counts)}
         if self._reference_metrics is not None and metrics.primary in self._reference_metrics.functions:
-            ref_table = frame(self._reference_metrics).by_group
+            if self._reference_groups is None:
+                self._reference_groups = frame(self._reference_metrics).by_group
+            ref_table = self._reference_groups
             sign = 1.0 if metrics.higher_is_better[metrics.primary] else -1.0
             evaluation.group_drop = {str(g): float(sign * (ref_table.loc[g, metrics.primary]
                                                            - table.loc[g, metrics.primary])) for g in table.index}

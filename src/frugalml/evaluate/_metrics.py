@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from frugalml.compress._fidelity import cosine_per_item
+from frugalml.compress._fidelity import cosine_per_item, topk_overlap
 
 __all__ = [
     "MetricSet",
@@ -85,23 +85,10 @@ def classification_metrics(outputs: np.ndarray, labels: np.ndarray, reference: n
     return MetricSet(functions, better, "accuracy")
 
 
-def _topk_overlap(a: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:
-    """Per item: the fraction of its k nearest neighbours (cosine, itself excluded) shared by a and b."""
-    def neighbours(x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, np.float32)
-        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-        sims = x @ x.T
-        np.fill_diagonal(sims, -np.inf)
-        return np.argpartition(-sims, k, axis=1)[:, :k]
-
-    na, nb = neighbours(a), neighbours(b)
-    return np.array([len(set(x) & set(y)) / k for x, y in zip(na, nb)], dtype=np.float64)
-
-
 def embedding_metrics(outputs: np.ndarray, reference: np.ndarray, *, k: int = 10) -> MetricSet:
     cos = cosine_per_item(outputs, reference)
     k = min(k, len(cos) - 1)
-    overlap = _topk_overlap(outputs, reference, k) if k >= 1 else np.ones_like(cos)
+    overlap = topk_overlap(outputs, reference, k) if k >= 1 else np.ones_like(cos)
     functions: dict[str, Callable[[Rows], float]] = {
         "mean_cosine": lambda r: float(cos[r].mean()),
         "p1_cosine": lambda r: float(np.percentile(cos[r], 1)),

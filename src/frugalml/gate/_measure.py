@@ -41,7 +41,6 @@ class Measured:
     energy_source: str
     evaluation: Evaluation | None = None
     fit: Fit | None = None
-    latency_samples_ms: dict[int, list[float]] | None = None
 
     def cost(self, context: Context) -> float:
         """The context's cost objective (see :mod:`frugalml.gate.contexts`)."""
@@ -114,5 +113,4 @@ def measure_model(handle: ModelHandle, *, context: Context, budgets: Budgets, ev
         throughput_items_per_s=dict(p.throughput_items_per_s), size_bytes=p.size_bytes, params=p.params,
         peak_memory_bytes=p.peak_memory_bytes, energy_j_per_item=dict(p.energy_j_per_item),
         energy_source=p.energy_source, evaluation=evaluation, fit=fit,
-        latency_samples_ms={b: list(v) for b, v in p.latency_samples_ms.items()},
     )

@@ -177,7 +177,7 @@ def _baseline_from_run(store: Any, run_id: int) -> tuple[str, dict[int, Estimate
 
 def gate(model: ModelHandle | str | Path, config: FrugalConfig | str | Path | None = None, *,
          baseline: int | str | Path | None = None, tolerance: float = 0.05, store: Any = None,
-         on_progress: Callable[[str], None] | None = None) -> Verdict:
+         evaluator: Evaluator | None = None, on_progress: Callable[[str], None] | None = None) -> Verdict:
     """Measure ``model`` and check it against the budgets of ``config`` (a FrugalConfig or frugal.yaml).
 
     Args:
@@ -188,6 +188,8 @@ def gate(model: ModelHandle | str | Path, config: FrugalConfig | str | Path | No
         baseline: a run id in the store or a model directory: flags p95 latency regressions against it.
         tolerance: how much slower than the baseline (a fraction) still passes.
         store: a store URL or Store to record the gate run in; None records nothing.
+        evaluator: an :class:`~frugalml.evaluate.Evaluator` for this configuration that already holds the
+            reference's outputs (``optimize`` passes its own, so the reference does not run again).
     """
     if not isinstance(config, FrugalConfig):
         config = load_config(config)
@@ -195,7 +197,6 @@ def gate(model: ModelHandle | str | Path, config: FrugalConfig | str | Path | No
         raise InvalidArgumentError("tolerance", tolerance, "must be a fraction >= 0", "Use e.g. 0.05 for 5%.")
     context = get_context(config.context)
     handle = model if isinstance(model, ModelHandle) else load_model(model)
-    reference = load_model(config.model)
     opened = None
     if store is not None:
         from frugalml.store import Store, open_store
@@ -209,8 +210,10 @@ def gate(model: ModelHandle | str | Path, config: FrugalConfig | str | Path | No
                                config={"model": handle.name, "config": config.to_dict(),
                                        "baseline": str(baseline) if baseline is not None else None,
                                        "tolerance": tolerance})
-    try:
-        evaluator = evaluator_for(config, reference)
+    from frugalml.store import fail_on_error
+
+    with fail_on_error(run):
+        evaluator = evaluator or evaluator_for(config, load_model(config.model))
         budgets = effective_budgets(config, context, evaluator)
         measured = measure_model(handle, context=context, budgets=budgets, evaluator=evaluator,
                                  seq_len=config.seq_len, max_time_s=max(config.search.latency_max_s, 3.0),
@@ -224,10 +227,6 @@ def gate(model: ModelHandle | str | Path, config: FrugalConfig | str | Path | No
                     b = base_p95[batch]
                     verdict.regressions.append(Regression(
                         f"latency_p95_ms@{batch}", est, b, tolerance, regressed=est.low > b.high * (1 + tolerance)))
-    except BaseException as exc:
-        if run is not None:
-            run.fail(exc)
-        raise
     if run is not None:
         from frugalml.store import Measurement
 

@@ -265,14 +265,12 @@ def profile(
     run = _start_run(store, handle, locals_for_config=dict(
         model=handle.name, data=str(data) if data is not None else None, batch_sizes=batches, seq_len=seq_len,
         device=device, runtime=runtime, threads=threads, region=region, max_time_s=max_time_s, rel_ci=rel_ci))
-    try:
+    from frugalml.store import fail_on_error
+
+    with fail_on_error(run):
         result = _measure(handle, data=data, batches=batches, seq_len=seq_len, device=device, runtime=runtime,
                           threads=threads, region=region, carbon=carbon, max_time_s=max_time_s, rel_ci=rel_ci,
                           energy_min_s=energy_min_s, layers=layers, on_progress=on_progress)
-    except BaseException as exc:
-        if run is not None:
-            run.fail(exc)
-        raise
     if run is not None:
         result.run_id = run.id
         run.finish(result=result.to_dict(), measurements=profile_measurements(result))

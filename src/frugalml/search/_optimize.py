@@ -348,6 +348,8 @@ def optimize(
         config = config_from_dict(raw, source="options")
     if out_dir is not None:
         out_path = Path(out_dir)
+        if out_path.exists() and not out_path.is_dir():
+            raise InvalidArgumentError("out_dir", str(out_dir), "is a file", "Choose a directory path for the output.")
         if out_path.exists() and any(out_path.iterdir()) and not overwrite:
             raise InvalidArgumentError("out_dir", str(out_dir), "exists and is not empty",
                                        "Choose a new directory, or pass overwrite=True (--overwrite).")
@@ -358,17 +360,14 @@ def optimize(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     from frugalml.measure.env import fingerprint
-    from frugalml.store import Measurement, open_store
+    from frugalml.store import Measurement, fail_on_error, open_store
 
     store = open_store(config.store)
     run = store.start_run("optimize", name=config.model, env=fingerprint(), config=config.to_dict())
-    try:
+    with fail_on_error(run):
         result = _search(config, context, families, store, progress, TrialState)
         if out_dir is not None:
             _save(result, config, Path(out_dir), store, progress, overwrite=overwrite)
-    except BaseException as exc:
-        run.fail(exc if not isinstance(exc, KeyboardInterrupt) else "interrupted (finished trials are kept)")
-        raise
     result.run_id = run.id
     chosen = result.chosen
     rows = []
@@ -421,6 +420,8 @@ def _search(config: FrugalConfig, context: Context, families: set[str], store: A
             return None
         return f"#{pick['number']} {pick['recipe_text']}: {objectives[0]} {pick['quality']:.4f}, {pick['cost']:.4g}"
 
+    # The best so far changes only when a trial is told: computed then, not on every progress message.
+    best = {"text": best_text()}
     total = config.search.trials
     attempts, limit = 0, total * 5 + len(screen)
     pending: list[tuple[Any, Any, Candidate]] = []
@@ -448,9 +449,9 @@ def _search(config: FrugalConfig, context: Context, families: set[str], store: A
                 trial.set_user_attr("recipe_text", text)
                 trial.set_user_attr("components", list(candidate.components))
                 progress({"done": n_done, "total": total, "message": f"trial {trial.number}: {text}",
-                          "best": best_text()})
+                          "best": best["text"]})
                 def message(m: str, n: int = trial.number, d: int = n_done) -> None:
-                    progress({"done": d, "total": total, "message": f"trial {n}: {m}", "best": best_text()})
+                    progress({"done": d, "total": total, "message": f"trial {n}: {m}", "best": best["text"]})
 
                 try:
                     ref = executor.submit(candidate.recipe, message)
@@ -469,8 +470,9 @@ def _search(config: FrugalConfig, context: Context, families: set[str], store: A
                 _tell_failed(study, trial, exc, TrialState)
                 continue
             _tell(study, trial, candidate, outcome)
+            best["text"] = best_text()
             progress({"done": len(complete()), "total": total, "message": f"trial {trial.number} done",
-                      "best": best_text()})
+                      "best": best["text"]})
     except BaseException:
         for _, trial, _ in pending:  # an interrupt keeps every finished trial; unfinished ones are failed
             try:
@@ -544,7 +546,7 @@ def _save(result: SearchResult, config: FrugalConfig, out: Path, store: Any,
         compress_to_dir(runner.baseline, Recipe.from_dict(pick["recipe"]), model_dir, data=runner.train_data,
                         seq_len=config.seq_len, seed=config.search.seed, overwrite=True, store=store)
         progress({"done": total, "total": total, "message": "gating the saved model", "best": None})
-        result.verdict = gate(model_dir, config, store=store)
+        result.verdict = gate(model_dir, config, store=store, evaluator=runner.evaluator)
     (out / "summary.json").write_text(json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n")
     from frugalml.report.html import write_search_report
 

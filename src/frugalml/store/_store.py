@@ -47,6 +47,7 @@ __all__ = [
     "RunRecord",
     "Store",
     "default_store_url",
+    "fail_on_error",
     "open_store",
 ]
 
@@ -198,6 +199,17 @@ class ActiveRun:
                                      detail={"error": message[:1000]}))
         except StoreError:
             log.exception("could not record the failure of run %s", self.id)
+
+
+@contextmanager
+def fail_on_error(run: ActiveRun | None) -> Iterator[None]:
+    """Mark ``run`` (if any) failed when the block raises, then re-raise: one place for every command."""
+    try:
+        yield
+    except BaseException as exc:
+        if run is not None and not run._done:
+            run.fail("interrupted" if isinstance(exc, KeyboardInterrupt) else exc)
+        raise
 
 
 class Store:
