@@ -76,7 +76,8 @@ class _Replay:
     """A trial runner that answers from the measured grid and counts the evaluations asked of it."""
 
     def __init__(self, real: Any, table: dict[str, dict[str, Any]]) -> None:
-        self.baseline, self.evaluator, self.table, self.evaluations = real.baseline, real.evaluator, table, 0
+        self.baseline, self.evaluator, self.budgets = real.baseline, real.evaluator, real.budgets
+        self.table, self.evaluations = table, 0
 
     def run(self, recipe: Recipe, on_progress: Any = None) -> dict[str, Any]:
         self.evaluations += 1

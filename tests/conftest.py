@@ -74,3 +74,34 @@ def digits_mlp():
     from frugalml import load_model
 
     return load_model("zoo:digits-mlp")
+
+
+@pytest.fixture(scope="session")
+def searched(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A store holding two real searches of the subgroup example (each with its gate, compress and
+    profile runs), a profile run and a failed run: what the report, card and UI tests look at.
+
+    Returns ``{"url", "out", "first", "second", "profile", "failed"}`` (run ids, and the first
+    search's output directory).
+    """
+    from frugalml.config import config_from_dict
+    from frugalml.measure import profile
+    from frugalml.search import optimize
+    from frugalml.store import open_store
+
+    root = tmp_path_factory.mktemp("searched")
+    url = f"sqlite:///{root / 'runs.db'}"
+
+    def config(**budgets: object) -> object:
+        return config_from_dict({
+            "model": "zoo:digits-fair-cnn", "data": "zoo:digits-fair", "store": url,
+            "budgets": {"quality_drop": 0.03, "worst_group_drop": 0.05, **budgets},
+            "search": {"trials": 3, "latency_max_s": 0.2, "techniques": ["quantize", "runtime"]}})
+
+    first = optimize(config(), out_dir=root / "out")
+    second = optimize(config(quality_drop=0.05), out_dir=root / "out2")
+    prof = profile("zoo:digits-mlp", batch_sizes=[1, 8], max_time_s=0.2, store=url, energy_min_s=0.1)
+    failed = open_store(url).start_run("profile", name="zoo:broken")
+    failed.fail(RuntimeError("the model file is truncated"))
+    return {"url": url, "out": root / "out", "first": first.run_id, "second": second.run_id,
+            "profile": prof.run_id, "failed": failed.id}

@@ -10,6 +10,7 @@ from sqlalchemy import inspect, text
 
 from frugalml.errors import InvalidArgumentError, StoreError
 from frugalml.store import Artifact, Measurement, open_store
+from frugalml.store._schema import SCHEMA_REVISION
 
 
 def test_round_trip(store_url: str) -> None:
@@ -24,7 +25,7 @@ def test_round_trip(store_url: str) -> None:
     assert got.status == "succeeded" and got.kind == "profile" and got.name == "zoo:x"
     assert got.config == {"batch_sizes": [1, 8]} and got.env == {"cpu": "test"}
     assert got.result == {"latency_ms": {"1": {"p50": 1.5}}, "nan": None}
-    assert [(m.name, m.value, m.unit, m.batch) for m in got.measurements] == [
+    assert [(m.name, m.value, m.unit, m.batch) for m in got.measurements if not m.name.startswith("run_")] == [
         ("latency_p50", 1.5, "ms", 1), ("size", 1024.0, "bytes", None)]
     assert got.artifacts == [Artifact("model.safetensors", "ab" * 32, 1024)]
     assert [e.what for e in got.events] == ["run.started", "run.succeeded"]
@@ -32,13 +33,43 @@ def test_round_trip(store_url: str) -> None:
     store.close()
 
 
-def test_failed_run_records_only_the_failure(store_url: str) -> None:
+def test_run_cost_is_recorded(store_url: str) -> None:
+    """Every run records what it cost: CPU seconds, energy (with its source) and CO2e (with its grid)."""
+    store = open_store(store_url)
+    run = store.start_run("profile")
+    sum(i * i for i in range(300_000))  # some CPU time to account for
+    run.finish()
+    cost = {m.name: m for m in store.get_run(run.id).measurements}
+    assert set(cost) == {"run_cpu_time", "run_energy", "run_co2e"}
+    assert cost["run_cpu_time"].value > 0 and cost["run_cpu_time"].unit == "s"
+    assert cost["run_energy"].value > 0 and cost["run_energy"].unit == "J"
+    assert cost["run_energy"].source.startswith(("rapl", "estimate"))
+    # world average: 475 g/kWh, so g = J / 3.6e6 * 475
+    assert cost["run_co2e"].source == "world-average"
+    assert math.isclose(cost["run_co2e"].value, cost["run_energy"].value / 3.6e6 * 475, rel_tol=1e-9)
+
+
+def test_run_cost_uses_the_region(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from frugalml.measure.energy import carbon_intensity_g_per_kwh
+
+    monkeypatch.setenv("FRUGAL_REGION", "fra")
+    store = open_store(store_url)
+    run = store.start_run("profile")
+    run.finish()
+    cost = {m.name: m for m in store.get_run(run.id).measurements}
+    assert cost["run_co2e"].source == "codecarbon:FRA"
+    assert math.isclose(cost["run_co2e"].value,
+                        cost["run_energy"].value / 3.6e6 * carbon_intensity_g_per_kwh("FRA")[0], rel_tol=1e-9)
+
+
+def test_failed_run_records_only_the_failure_and_its_cost(store_url: str) -> None:
     store = open_store(store_url)
     run = store.start_run("profile", name="broken")
     run.fail(RuntimeError("boom"))
     got = store.get_run(run.id)
     assert got.status == "failed" and got.error == "RuntimeError: boom"
-    assert got.measurements == [] and got.result is None
+    assert {m.name for m in got.measurements} == {"run_cpu_time", "run_energy", "run_co2e"}
+    assert got.result is None
     assert [e.what for e in got.events] == ["run.started", "run.failed"]
     with pytest.raises(InvalidArgumentError, match="already finished"):
         run.finish()
@@ -94,8 +125,62 @@ def test_schema_is_migrated_and_reopen_is_idempotent(store_url: str) -> None:
     tables = set(inspect(second.engine).get_table_names())
     assert {"runs", "measurements", "artifacts", "events", "frugal_alembic_version"} <= tables
     with second.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM frugal_alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM frugal_alembic_version")).scalar() == SCHEMA_REVISION
     assert len(second.list_runs()) == 1
+
+
+def test_a_0001_store_is_upgraded_keeping_its_runs(store_url: str) -> None:
+    """A store written before parent runs existed gains the column and keeps every run."""
+    from alembic import command
+    from alembic.config import Config
+    from pathlib import Path
+    from sqlalchemy import create_engine
+
+    import frugalml.store._store as store_module
+
+    engine = create_engine(store_url)
+    config = Config()
+    config.set_main_option("script_location", str(Path(store_module.__file__).parent / "migrations"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(text("INSERT INTO runs (kind, name, status, created, config, env) VALUES "
+                                "('profile', 'old', 'succeeded', CURRENT_TIMESTAMP, '{}', '{}')"))
+    engine.dispose()
+    store = open_store(store_url)
+    (old,) = store.list_runs()
+    assert old.name == "old" and old.parent_id is None
+    assert "parent_id" in {c["name"] for c in inspect(store.engine).get_columns("runs")}
+
+
+def test_nested_runs_record_their_parent_and_cost_counts_once(store_url: str) -> None:
+    store = open_store(store_url)
+    outer = store.start_run("optimize", name="search")
+    inner = store.start_run("profile", name="inside")
+    inner.finish()
+    outer.finish()
+    after = store.start_run("profile", name="after")  # the outer run is closed: no parent
+    after.finish()
+    assert store.get_run(inner.id).parent_id == outer.id
+    assert store.get_run(outer.id).parent_id is None and store.get_run(after.id).parent_id is None
+    assert [r.id for r in store.list_runs(parent_id=outer.id)] == [inner.id]
+    costs = store.run_costs()
+    cost = store.experiment_cost()
+    assert cost["total"]["runs"] == 3 and cost["nested_runs"] == 1
+    expected = costs[outer.id]["run_energy"] + costs[after.id]["run_energy"]  # the inner run is in its parent's
+    assert math.isclose(cost["total"]["energy_j"], expected, rel_tol=1e-9)
+    assert cost["by_kind"]["profile"]["runs"] == 2
+
+
+def test_name_filter_escapes_wildcards(store_url: str) -> None:
+    store = open_store(store_url)
+    for name in ("zoo:minilm", "zoo:digits_cnn", "zoo:digitsXcnn", "100%"):
+        store.start_run("profile", name=name).finish()
+    assert [r.name for r in store.list_runs(name_contains="MiniLM")] == ["zoo:minilm"]  # case-insensitive
+    assert [r.name for r in store.list_runs(name_contains="digits_")] == ["zoo:digits_cnn"]  # "_" is literal
+    assert [r.name for r in store.list_runs(name_contains="0%")] == ["100%"]
+    with_result = store.list_runs(name_contains="minilm", with_result=True)
+    assert with_result[0].result is None and with_result[0].measurements == []
 
 
 def test_optuna_shares_the_store_database(store_url: str) -> None:

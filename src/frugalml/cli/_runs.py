@@ -23,6 +23,12 @@ def _headline(run: RunRecord) -> str:
     if latency:
         first = min(latency, key=int)
         return f"p50 {latency[first]['p50']:.3f} ms at batch {first}"
+    chosen = result.get("chosen")
+    if chosen:
+        return f"{chosen.get('recipe_text') or '(unchanged)'}: {chosen['quality']:.4g}, {chosen['cost']:.4g}"
+    result = result.get("verdict") if isinstance(result.get("verdict"), dict) else result
+    if "passed" in result:
+        return "pass" if result["passed"] else "fail: " + ", ".join(result.get("failed", []))
     return ""
 
 
@@ -31,11 +37,12 @@ def list_runs(
     store: str = typer.Option(None, "--store", help=_STORE_HELP),
     kind: str = typer.Option(None, "--kind", help="Only runs of this kind (e.g. profile)."),
     status: str = typer.Option(None, "--status", help="running | succeeded | failed"),
+    name: str = typer.Option(None, "--name", help="Only runs whose name contains this text."),
     limit: int = typer.Option(20, "--limit", help="How many runs, newest first."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List runs, newest first."""
-    runs = open_store(store).list_runs(kind=kind, status=status, limit=limit)
+    runs = open_store(store).list_runs(kind=kind, status=status, name_contains=name, limit=limit, with_result=True)
     if as_json:
         typer.echo(dumps([r.to_dict() for r in runs]))
         return

@@ -65,6 +65,7 @@ class Evaluation:
         by_group: group -> metric -> value; empty without a group column.
         group_sizes: rows per group.
         group_drop: group -> drop of the primary metric against the reference.
+        reference_by_group: group -> metric -> the reference model's value (quality before compression).
     """
 
     task: str
@@ -78,6 +79,7 @@ class Evaluation:
     by_group: dict[str, dict[str, float]] = field(default_factory=dict)
     group_sizes: dict[str, int] = field(default_factory=dict)
     group_drop: dict[str, float] = field(default_factory=dict)
+    reference_by_group: dict[str, dict[str, float]] = field(default_factory=dict)
     confidence: float = 0.95
 
     @property
@@ -124,7 +126,8 @@ class Evaluation:
             "drop": {k: v.to_dict() for k, v in self.drop.items()} if self.drop is not None else None,
             "relative_drop": self.relative_drop(),
             "group_column": self.group_column, "by_group": self.by_group, "group_sizes": self.group_sizes,
-            "group_drop": self.group_drop, "difference": self.difference(),
+            "group_drop": self.group_drop, "reference_by_group": self.reference_by_group,
+            "difference": self.difference(),
             "worst_group_drop": list(self.worst_group_drop) if self.worst_group_drop else None,
         }
 
@@ -294,6 +297,8 @@ class Evaluator:
                 self._reference_groups = frame(self._reference_metrics).by_group
             ref_table = self._reference_groups
             sign = 1.0 if metrics.higher_is_better[metrics.primary] else -1.0
+            evaluation.reference_by_group = {str(g): {m: float(ref_table.loc[g, m]) for m in ref_table.columns}
+                                              for g in ref_table.index}
             evaluation.group_drop = {str(g): float(sign * (ref_table.loc[g, metrics.primary]
                                                            - table.loc[g, metrics.primary])) for g in table.index}
 

@@ -34,6 +34,7 @@ from frugalml.measure.flops import (
     count_onnx_flops,
     count_torch_flops,
     layer_kinds,
+    onnx_precision,
 )
 from frugalml.measure.latency import (
     LatencyStats,
@@ -47,6 +48,7 @@ from frugalml.measure.roofline import (
     build_roofline,
     precision_of,
     time_layers,
+    time_onnx_nodes,
 )
 from frugalml.models import ModelHandle, load_model
 
@@ -241,7 +243,8 @@ def profile(
         max_time_s: cap on timed work per batch size. rel_ci: stop timing when the 95% CI of the
             median is this fraction of it.
         energy_min_s: seconds of work between the two energy readings per batch size.
-        layers: also time each layer for the per-layer roofline (PyTorch runtime only).
+        layers: also time each layer for the per-layer roofline (forward hooks for PyTorch, ONNX
+            Runtime's profiler for ONNX models on the CPU).
     """
     batches = parse_int_list(batch_sizes, "batch_sizes", maximum=65536)
     check_choice(device, "device", ("cpu", "cuda"))
@@ -273,7 +276,8 @@ def profile(
                           energy_min_s=energy_min_s, layers=layers, on_progress=on_progress)
     if run is not None:
         result.run_id = run.id
-        run.finish(result=result.to_dict(), measurements=profile_measurements(result))
+        # Samples are kept so a report can draw the latency distribution of any stored profile.
+        run.finish(result=result.to_dict(include_samples=True), measurements=profile_measurements(result))
     return result
 
 
@@ -369,7 +373,7 @@ def _measure(handle: ModelHandle, *, data: Any, batches: list[int], seq_len: int
     advance("FLOPs and bytes counted")
 
     spec = device_spec(device, runner.threads)
-    precision = precision_of(handle.module)
+    precision = precision_of(handle.module) if handle.module is not None else onnx_precision(counts[max(batches)])
     layer_times = None
     kinds = None
     if handle.module is not None:
@@ -380,6 +384,9 @@ def _measure(handle: ModelHandle, *, data: Any, batches: list[int], seq_len: int
         names = [layer.name for layer in counts[top].layers()]
         layer_times = time_layers(runner.module, lambda: runner(inputs), names,  # type: ignore[attr-defined]
                                   synchronize=runner.synchronize)
+    elif layers and runtime == "onnxruntime" and handle.onnx_path is not None and device == "cpu":
+        top = max(batches)
+        layer_times = time_onnx_nodes(handle.onnx_path, runner.prepare(items[:top], seq_len), threads=runner.threads)
     roof = build_roofline(device=spec, precision=precision, counts=counts,
                           seconds_by_batch={b: latency[b].p50 / 1e3 for b in batches},
                           layer_times=layer_times, layer_kinds=kinds)

@@ -36,6 +36,8 @@ __all__ = [
     "RaplMeter",
     "carbon_intensity_g_per_kwh",
     "co2e_g_per_1k_items",
+    "default_carbon_intensity",
+    "world_average_g_per_kwh",
     "measure_energy",
     "select_meter",
 ]
@@ -183,6 +185,25 @@ def carbon_intensity_g_per_kwh(region: str) -> tuple[float, str]:
                                    + (f" Did you mean {hint!r}?" if hint else ""))
     entry = mix[code]
     return float(entry["carbon_intensity"]), str(entry.get("country_name", code))
+
+
+def world_average_g_per_kwh() -> float:
+    """codecarbon's world-average carbon intensity (IEA), for when no region is known."""
+    from codecarbon.input import DataSource
+
+    return float(DataSource().get_carbon_intensity_per_source_data()["world_average"])
+
+
+def default_carbon_intensity() -> tuple[float, str]:
+    """Carbon intensity for run accounting: ``$FRUGAL_REGION``'s grid if set, else the world average.
+
+    Returns (g CO2e per kWh, where it comes from: ``codecarbon:FRA`` or ``world-average``).
+    """
+    region = os.environ.get("FRUGAL_REGION")
+    if region:
+        value, _ = carbon_intensity_g_per_kwh(region)
+        return value, f"codecarbon:{region.strip().upper()}"
+    return world_average_g_per_kwh(), "world-average"
 
 
 def co2e_g_per_1k_items(j_per_item: float, g_per_kwh: float) -> float:

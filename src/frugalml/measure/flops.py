@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
-__all__ = ["FlopCount", "LayerCost", "OpCost", "count_onnx_flops", "count_torch_flops"]
+__all__ = ["FlopCount", "LayerCost", "OpCost", "count_onnx_flops", "count_torch_flops", "onnx_precision"]
 
 log = logging.getLogger(__name__)
 
@@ -170,10 +170,58 @@ def count_torch_flops(module: torch.nn.Module, inputs: dict[str, torch.Tensor], 
 _ONNX_DTYPE_BYTES = {1: 4, 2: 1, 3: 1, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 16: 2}
 
 
-def count_onnx_flops(path: Path, inputs: dict[str, np.ndarray]) -> FlopCount:
-    """Count MatMul / Gemm / Conv FLOPs of an ONNX graph for the given concrete inputs.
+# op type -> (family, index of the A input, index of the B / weight input). Quantized and ORT-fused
+# variants (com.microsoft) do the same arithmetic as their float originals, on other dtypes.
+_ONNX_COUNTED: dict[str, tuple[str, int, int]] = {
+    "MatMul": ("matmul", 0, 1), "FusedMatMul": ("matmul", 0, 1), "MatMulInteger": ("matmul", 0, 1),
+    "DynamicQuantizeMatMul": ("matmul", 0, 1), "MatMulIntegerToFloat": ("matmul", 0, 1),
+    "QLinearMatMul": ("matmul", 0, 3),
+    "Gemm": ("gemm", 0, 1), "FusedGemm": ("gemm", 0, 1), "QGemm": ("gemm", 0, 3),
+    "Conv": ("conv", 0, 1), "FusedConv": ("conv", 0, 1), "ConvInteger": ("conv", 0, 1), "QLinearConv": ("conv", 0, 3),
+}
+# Heavy ops with no counting rule here: listed as uncounted, never silently left out.
+_ONNX_HEAVY_UNCOUNTED = frozenset({"Attention", "MultiHeadAttention", "GroupQueryAttention", "ConvTranspose",
+                                   "MatMulNBits", "Einsum", "LSTM", "GRU", "RNN", "QAttention"})
 
-    Ops whose operand shapes shape inference cannot resolve are listed in ``uncounted``.
+
+def _runtime_shapes(model: Any, inputs: dict[str, np.ndarray], names: list[str]) -> dict[str, tuple[int, ...]]:
+    """Concrete shapes of ``names`` from one ONNX Runtime run (for tensors produced by contrib ops such
+    as FusedConv, which ONNX shape inference cannot see through)."""
+    import onnx
+    import onnxruntime as ort
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    have = {o.name for o in probe.graph.output}
+    for name in names:
+        if name not in have:
+            probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every named tensor
+    options.log_severity_level = 3
+    session = ort.InferenceSession(probe.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"])
+    feed = {i.name: inputs[i.name] for i in session.get_inputs() if i.name in inputs}
+    outputs = session.run(names, feed)
+    return {name: tuple(int(d) for d in np.shape(value)) for name, value in zip(names, outputs)}
+
+
+_ONNX_INTEGER_OPS = frozenset({"MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QLinearMatMul",
+                               "QGemm", "ConvInteger", "QLinearConv"})
+
+
+def onnx_precision(count: FlopCount) -> str:
+    """``int8`` when integer kernels do most of a graph's counted FLOPs, else ``fp32``."""
+    integer = sum(o.flops for o in count.ops if o.op in _ONNX_INTEGER_OPS)
+    return "int8" if count.flops and integer > count.flops / 2 else "fp32"
+
+
+def count_onnx_flops(path: Path, inputs: dict[str, np.ndarray]) -> FlopCount:
+    """Count the matrix-product and convolution FLOPs of an ONNX graph for the given concrete inputs.
+
+    Float, quantized (MatMulInteger, QLinearConv, ...) and ORT-fused (FusedConv, FusedGemm,
+    FusedMatMul) ops are counted. Shapes come from ONNX shape inference with the batch's dims, and
+    where it cannot resolve them (outputs of contrib ops), from one ONNX Runtime run. Ops still
+    without shapes, and heavy ops without a rule (Attention, ...), are listed in ``uncounted``.
     """
     import onnx
     from onnx import shape_inference
@@ -204,29 +252,39 @@ def count_onnx_flops(path: Path, inputs: dict[str, np.ndarray]) -> FlopCount:
         dims, size = shapes.get(name, (None, 4))
         return int(np.prod(dims)) * size if dims is not None else 0
 
+    counted = [(i, n) for i, n in enumerate(inferred.graph.node) if n.op_type in _ONNX_COUNTED]
+    missing = sorted({name for _, n in counted for name in (n.input[_ONNX_COUNTED[n.op_type][1]], n.input[
+        _ONNX_COUNTED[n.op_type][2]], n.output[0]) if name and shape(name) is None})
+    if missing:
+        try:
+            for name, dims in _runtime_shapes(model, inputs, missing).items():
+                shapes[name] = (dims, shapes.get(name, (None, 4))[1])
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own error classes; the ops are listed below
+            log.debug("runtime shape probe failed: %s", exc)
+
     ops: list[OpCost] = []
-    uncounted: list[str] = []
-    for index, node in enumerate(inferred.graph.node):
-        if node.op_type not in ("MatMul", "Gemm", "Conv"):
-            continue
+    uncounted: list[str] = [n.name or f"{n.op_type}_{i}" for i, n in enumerate(inferred.graph.node)
+                            if n.op_type in _ONNX_HEAVY_UNCOUNTED]
+    for index, node in counted:
+        family, ia, ib = _ONNX_COUNTED[node.op_type]
         label = node.name or f"{node.op_type}_{index}"
-        a, b, out = shape(node.input[0]), shape(node.input[1]), shape(node.output[0])
+        a, b, out = shape(node.input[ia]), shape(node.input[ib]), shape(node.output[0])
         if a is None or b is None or out is None or not a or not b:
             uncounted.append(label)
             continue
-        if node.op_type == "MatMul":
-            k = a[-1]
+        attrs = {attr.name: attr.i for attr in node.attribute if attr.type == onnx.AttributeProto.INT}
+        if family == "matmul":
+            k = a[-2] if attrs.get("transA") and len(a) > 1 else a[-1]
             flops = 2 * int(np.prod(out)) * k
-        elif node.op_type == "Gemm":
-            trans_a = next((attr.i for attr in node.attribute if attr.name == "transA"), 0)
-            k = a[0] if trans_a else a[-1]
+        elif family == "gemm":
+            k = a[0] if attrs.get("transA") else a[-1]
             flops = 2 * int(np.prod(out)) * k
-        else:  # Conv: weight (Cout, Cin/groups, kH, kW); each output element costs Cin/groups * k MACs
+        else:  # conv: weight (Cout, Cin/groups, kH, kW); each output element costs Cin/groups * k MACs
             flops = 2 * int(np.prod(out)) * int(np.prod(b[1:]))
         moved = sum(nbytes(name) for name in node.input if name) + nbytes(node.output[0])
         ops.append(OpCost(layer=label, op=node.op_type, flops=int(flops), bytes=int(moved)))
     if uncounted:
-        log.warning("could not resolve shapes of %d ONNX ops; their FLOPs are not counted: %s",
+        log.warning("%d ONNX ops have no FLOP count (unresolved shapes or no rule): %s",
                     len(uncounted), ", ".join(uncounted[:5]))
     return FlopCount(batch=batch, flops=sum(o.flops for o in ops), bytes=sum(o.bytes for o in ops), ops=tuple(ops),
                      source="onnx-graph", uncounted=tuple(uncounted))

@@ -8,7 +8,8 @@ much headroom a better kernel or runtime could find.
 
 The whole model's point uses the median latency of each batch size. Layer points use per-layer
 times from forward hooks (PyTorch models), which add a small overhead per layer and, on CUDA, a
-synchronisation per layer; they rank layers, the whole-model point is the one to quote.
+synchronisation per layer, or ONNX Runtime's own profiler (per-node kernel times); they rank
+layers, the whole-model point is the one to quote.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import torch
 from frugalml.measure.devices import DeviceSpec
 from frugalml.measure.flops import FlopCount
 
-__all__ = ["LayerPoint", "Roofline", "RooflinePoint", "precision_of", "roofline_point", "time_layers"]
+__all__ = ["LayerPoint", "Roofline", "RooflinePoint", "precision_of", "roofline_point", "time_layers",
+           "time_onnx_nodes"]
 
 
 def precision_of(module: torch.nn.Module | None) -> str:
@@ -160,6 +162,62 @@ def time_layers(module: torch.nn.Module, call: Callable[[], object], layer_names
         direct = [o for o in inside if not any(o.startswith(mid + ".") for mid in inside if mid != o)]
         own[name] = max(total - sum(medians[o] for o in direct), 0.0)
     return own
+
+
+def time_onnx_nodes(path: Any, inputs: dict[str, np.ndarray], *, threads: int | None = None, repeats: int = 5,
+                    providers: list[str] | None = None) -> dict[str, float]:
+    """Median kernel time (seconds) of each node of an ONNX graph over ``repeats`` runs, from ONNX
+    Runtime's profiler, in a session set up like the measured one (all graph optimizations on).
+
+    Nodes ORT fuses at load time time under their fused name; a node of the file that no longer
+    exists in the session gets no time (the roofline then shows its FLOPs without a point).
+    """
+    import json
+    import tempfile
+    from pathlib import Path
+
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory(prefix="frugalml-ortprof-") as tmp:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.enable_profiling = True
+        options.profile_file_prefix = str(Path(tmp) / "ort")
+        options.log_severity_level = 3
+        if threads is not None:
+            options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        session = ort.InferenceSession(str(path), sess_options=options,
+                                       providers=providers or ["CPUExecutionProvider"])
+        feed = {i.name: inputs[i.name] for i in session.get_inputs() if i.name in inputs}
+        session.run(None, feed)  # warm-up: its kernel times are dropped below
+        for _ in range(repeats):
+            session.run(None, feed)
+        events = json.loads(Path(session.end_profiling()).read_text(encoding="utf-8"))
+    times: dict[str, list[float]] = {}
+    for event in events:
+        if event.get("cat") == "Node" and str(event.get("name", "")).endswith("_kernel_time"):
+            times.setdefault(event["name"][: -len("_kernel_time")], []).append(event["dur"] / 1e6)  # us -> s
+    # each node appears once per run; the first (warm-up) occurrence is dropped
+    session_times = {name: float(np.median(v[1:] if len(v) > 1 else v)) for name, v in times.items()}
+    return _match_file_nodes(path, session_times)
+
+
+def _match_file_nodes(path: Any, session_times: dict[str, float]) -> dict[str, float]:
+    """Session node times keyed by the file's node names. ORT renames what it rewrites at load time:
+    ``fused NAME`` (activation fusion), ``NAME/MatMulAddFusion`` (a rewrite of NAME), and NCHWc
+    convolutions are named after their output tensor (``OUTPUT_nchwc``)."""
+    import onnx
+
+    out: dict[str, float] = {}
+    for index, node in enumerate(onnx.load(str(path), load_external_data=False).graph.node):
+        name = node.name or f"{node.op_type}_{index}"
+        keys = [name, f"fused {name}", *(f"{o}_nchwc" for o in node.output if o)]
+        hit = next((session_times[k] for k in keys if k in session_times), None)
+        if hit is None:
+            hit = next((t for k, t in session_times.items() if k.startswith(name + "/")), None)
+        if hit is not None:
+            out[name] = hit
+    return out
 
 
 def build_roofline(*, device: DeviceSpec, precision: str, counts: dict[int, FlopCount],

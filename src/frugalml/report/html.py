@@ -1,95 +1,414 @@
-"""`report.html` for a search: one self-contained file (plotly's JavaScript inlined, no network).
+"""HTML reports: one self-contained page per search or profile, and the run pages `frugal ui` serves.
 
-It shows the quality-vs-cost plane with every candidate, the Pareto front and the chosen one, then
-a table of every candidate with its budget checks, then the gate's verdict on the saved model.
+A search report (what ``frugal optimize`` writes as ``report.html`` and ``frugal report`` rebuilds)
+shows, in order: the chosen candidate and why; quality against latency, size and energy with the
+Pareto fronts, the baseline, the chosen model and the budgets; the gate's verdict; latency
+distributions and throughput per batch size; the per-layer roofline; quality by subgroup before and
+after; energy and CO2e; every candidate's recipe; the environment.
+
+``plotly`` chooses how the page gets plotly.js: ``"inline"`` embeds it (a file that opens offline,
+about 4.6 MB), or a URL (the UI serves it once from ``/static``). Nothing is ever fetched from a CDN.
 """
 
 from __future__ import annotations
 
 import html
+import json
+import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_search_report"]
+from frugalml.report import _figures as F
+from frugalml.report._source import ReportSource, load_source
 
-_STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
-h1{font-size:1.5rem} h2{font-size:1.15rem;margin-top:2rem} table{border-collapse:collapse;width:100%;font-size:.85rem}
+__all__ = ["page", "render_profile", "render_report", "render_run", "render_search", "write_report",
+           "write_search_report"]
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:1.5rem auto;max-width:1180px;color:#222;padding:0 1rem}
+h1{font-size:1.5rem} h2{font-size:1.15rem;margin-top:2.2rem;border-bottom:1px solid #eee;padding-bottom:.2rem}
+table{border-collapse:collapse;width:100%;font-size:.85rem;margin:.5rem 0}
 th,td{border-bottom:1px solid #ddd;padding:.35rem .5rem;text-align:left;vertical-align:top}
-th{background:#f5f5f5} .pass{color:#1a7f37} .fail{color:#cf222e} .muted{color:#666} code{font-size:.85em}
-.chosen{background:#fff8c5}
+th{background:#f5f5f5} td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+.pass{color:#1a7f37} .fail{color:#cf222e} .muted{color:#666} code{font-size:.85em} .chosen{background:#fff8c5}
+.note{background:#f6f8fa;border-left:3px solid #999;padding:.4rem .7rem;font-size:.88rem}
+nav a{margin-right:1rem} .grid{display:grid;grid-template-columns:1fr 1fr;gap:1rem}
+@media(max-width:900px){.grid{grid-template-columns:1fr}}
 """
 
 
-def _esc(value: Any) -> str:
+# ----------------------------------------------------------------------------- helpers
+def esc(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _figure(summary: dict[str, Any]) -> str:
-    import plotly.graph_objects as go
+def fmt(value: Any, spec: str = ".4g", dash: str = "—") -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return dash
+    return format(value, spec)
 
-    cands = summary["candidates"]
-    fig = go.Figure()
-    groups = [("feasible", [c for c in cands if c["feasible"]], "#1a7f37"),
-              ("misses a budget", [c for c in cands if not c["feasible"]], "#cf222e")]
-    for label, rows, color in groups:
-        fig.add_trace(go.Scatter(
-            x=[c["cost"] for c in rows], y=[c["quality"] for c in rows], mode="markers", name=label,
-            marker={"color": color, "size": 10, "symbol": ["diamond" if c["pareto"] else "circle" for c in rows]},
-            text=[f"#{c['number']} {c['recipe_text']}" for c in rows], hovertemplate="%{text}<br>%{x:.4g}, %{y:.4f}"))
-    front = sorted((c for c in cands if c["pareto"]), key=lambda c: c["cost"])
-    fig.add_trace(go.Scatter(x=[c["cost"] for c in front], y=[c["quality"] for c in front], mode="lines",
-                             name="Pareto front", line={"dash": "dot", "color": "#555"}))
-    if summary["chosen"]:
-        c = summary["chosen"]
-        fig.add_trace(go.Scatter(x=[c["cost"]], y=[c["quality"]], mode="markers", name="chosen",
-                                 marker={"size": 20, "symbol": "star", "color": "#d4a72c"}))
-    fig.update_layout(xaxis_title=summary["objectives"][1], yaxis_title=summary["objectives"][0],
-                      height=460, margin={"l": 60, "r": 20, "t": 20, "b": 50}, template="plotly_white")
-    return fig.to_html(full_html=False, include_plotlyjs=True)
+
+def si(value: Any, unit: str = "") -> str:
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "—"
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}".strip()
+
+
+def table(headers: Iterable[str], rows: Iterable[Iterable[Any]], *, numeric: Iterable[int] = (),
+          row_class: Iterable[str] | None = None) -> str:
+    """Cells are HTML already (escape text with :func:`esc`)."""
+    nums = set(numeric)
+    head = "".join(f"<th{' class=num' if i in nums else ''}>{h}</th>" for i, h in enumerate(headers))
+    body = []
+    classes = list(row_class) if row_class is not None else None
+    for r, row in enumerate(rows):
+        cls = f" class='{classes[r]}'" if classes and classes[r] else ""
+        body.append(f"<tr{cls}>" + "".join(f"<td{' class=num' if i in nums else ''}>{c}</td>"
+                                            for i, c in enumerate(row)) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _plotly_script(plotly: str) -> str:
+    if plotly == "inline":
+        from plotly.offline import get_plotlyjs
+
+        return f"<script type='text/javascript'>{get_plotlyjs()}</script>"
+    return f"<script src='{esc(plotly)}'></script>"
+
+
+def page(title: str, body: str, *, plotly: str = "inline", nav: str = "") -> str:
+    """A whole HTML document around ``body``."""
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'><link rel='icon' href='data:,'><style>{STYLE}</style>"
+            f"{_plotly_script(plotly)}</head><body>{nav}{body}</body></html>\n")
+
+
+def _section(title: str, anchor: str, content: str) -> str:
+    return f"<section id='{anchor}'><h2>{esc(title)}</h2>{content}</section>"
+
+
+def _check_rows(checks: list[dict[str, Any]]) -> str:
+    rows = []
+    for r in checks:
+        measured = fmt(r.get("measured"))
+        if r.get("low") is not None and r.get("high") is not None:
+            measured += f" <span class='muted'>[{fmt(r['low'])}, {fmt(r['high'])}]</span>"
+        verdict = "pass" if r["passed"] else "fail"
+        note = f" <span class='muted'>({esc(r['note'])})</span>" if r.get("note") else ""
+        rows.append([esc(r["budget"]), measured, f"{'≤' if r['kind'] == 'max' else '≥'} {fmt(r['limit'])} "
+                     f"{esc(r.get('unit', ''))}", fmt(r.get("margin")), f"<span class='{verdict}'>{verdict}</span>{note}"])
+    return table(["budget", "measured [95% CI]", "limit", "margin", "result"], rows, numeric=(1, 3))
+
+
+def _carbon(data: dict[str, Any]) -> tuple[float | None, str]:
+    carbon = data.get("carbon") or {}
+    if carbon.get("g_per_kwh") is not None:
+        return float(carbon["g_per_kwh"]), str(carbon.get("source", ""))
+    try:
+        from frugalml.measure.energy import default_carbon_intensity
+
+        return default_carbon_intensity()
+    except Exception:  # noqa: BLE001 - a bad $FRUGAL_REGION must not break a report
+        return None, "unknown"
+
+
+# ----------------------------------------------------------------------------- sections
+def _energy_section(profiles: dict[str, dict[str, Any]], carbon: tuple[float | None, str],
+                    run: Any = None) -> str:
+    g_per_kwh, where = carbon
+    rows = []
+    for label, prof in profiles.items():
+        for b in sorted(prof.get("energy_j_per_item") or {}, key=int):
+            j = prof["energy_j_per_item"][b]
+            co2 = j * 1000 / 3.6e6 * g_per_kwh if g_per_kwh is not None else None
+            rows.append([esc(label), esc(b), fmt(j * 1e3, ".4g"), fmt(co2, ".3g"), esc(prof.get("energy_source", ""))])
+    sources = {prof.get("energy_note", "") for prof in profiles.values()}
+    out = table(["model", "batch", "energy (mJ/item)", "g CO2e per 1k items", "source"], rows, numeric=(1, 2, 3))
+    out += (f"<p class='note'>Energy: {esc('; '.join(s for s in sources if s))}. CO2e at "
+            f"{fmt(g_per_kwh, '.0f')} g CO2e/kWh ({esc(where)}; set <code>FRUGAL_REGION</code> to a country "
+            "code for its grid).</p>")
+    if run is not None:
+        cost = {m.name: m for m in run.measurements if m.name.startswith("run_")}
+        if cost:
+            out += ("<p>This run itself: " + ", ".join(
+                f"{esc(name[4:].replace('_', ' '))} {fmt(m.value, '.4g')} {esc(m.unit)}" for name, m in cost.items())
+                + f" <span class='muted'>({esc(', '.join(sorted({m.source for m in cost.values()})))})</span>, "
+                f"{fmt(run.duration_s, '.0f')} s wall-clock.</p>")
+    return out
+
+
+def _env_section(env: dict[str, Any]) -> str:
+    if not env:
+        return "<p class='muted'>No environment was recorded.</p>"
+    rows = [[esc(k), esc(v if not isinstance(v, (dict, list)) else json.dumps(v))] for k, v in env.items()
+            if k != "libraries"]
+    libs = env.get("libraries") or {}
+    if libs:
+        rows.append(["libraries", esc(", ".join(f"{k} {v}" for k, v in libs.items() if v))])
+    return table(["", ""], rows)
+
+
+def _subgroup_section(reference: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    if not after:
+        return "<p class='muted'>The chosen model was not evaluated.</p>"
+    primary = after["primary"]
+    overall = after["overall"].get(primary, {})
+    drop = (after.get("drop") or {}).get(primary) or {}
+    parts = [f"<p>Overall {esc(primary)}: {fmt(overall.get('value'))} "
+             f"<span class='muted'>[{fmt(overall.get('low'))}, {fmt(overall.get('high'))}]</span>; original "
+             f"{fmt((after.get('reference') or {}).get(primary))}; drop {fmt(drop.get('value'))} "
+             f"<span class='muted'>[{fmt(drop.get('low'))}, {fmt(drop.get('high'))}]</span> "
+             f"({after.get('n_items')} items, {fmt(100 * after.get('confidence', 0.95), '.0f')}% bootstrap CIs).</p>"]
+    fig = F.subgroup_figure(reference, after)
+    if fig is None:
+        parts.append("<p class='note'>The evaluation data has no group column, so there is no per-subgroup view. "
+                     "Set <code>data.group_column</code> in frugal.yaml to check quality per subgroup.</p>")
+        return "".join(parts)
+    parts.append(F.figure_html(fig, "fig-subgroups"))
+    before = after.get("reference_by_group") or {}
+    rows = []
+    for g, metrics in sorted(after["by_group"].items(), key=lambda kv: -after["group_sizes"].get(kv[0], 0)):
+        rows.append([esc(g), str(after["group_sizes"].get(g, "")), fmt(before.get(g, {}).get(primary)),
+                     fmt(metrics.get(primary)), fmt(after.get("group_drop", {}).get(g))])
+    parts.append(table([f"{esc(after.get('group_column') or 'group')}", "n", f"{esc(primary)} before",
+                        f"{esc(primary)} after", "drop"], rows, numeric=(1, 2, 3, 4)))
+    worst = after.get("worst_group_drop")
+    if worst:
+        parts.append(f"<p>Worst group: <b>{esc(worst[0])}</b>, drop {fmt(worst[1])} (overall drop "
+                     f"{fmt(drop.get('value'))}).</p>")
+    return "".join(parts)
+
+
+def _profile_sections(profiles: dict[str, dict[str, Any]]) -> str:
+    parts = []
+    lat_rows = []
+    for label, prof in profiles.items():
+        for b in sorted(prof["latency_ms"], key=int):
+            s = prof["latency_ms"][b]
+            lat_rows.append([esc(label), esc(b), fmt(s["p50"], ".3g"), fmt(s["p95"], ".3g"), fmt(s["p99"], ".3g"),
+                             str(s["n"]), fmt(prof["throughput_items_per_s"][b], ".4g")])
+    parts.append("<div class='grid'><div>" + F.figure_html(F.latency_figure(profiles), "fig-latency")
+                 + "</div><div>" + F.figure_html(F.throughput_figure(profiles), "fig-throughput") + "</div></div>")
+    parts.append(table(["model", "batch", "p50 ms", "p95 ms", "p99 ms", "n", "items/s"], lat_rows,
+                       numeric=(1, 2, 3, 4, 5, 6)))
+    models = ", ".join(f"{esc(label)} = {esc(p['model'])} ({esc(p['runtime'])} on {esc(p['device'])}, "
+                       f"{p['threads']} threads)" for label, p in profiles.items())
+    parts.append(f"<p class='muted'>{models}.</p>")
+    return "".join(parts)
+
+
+def _roofline_section(profiles: dict[str, dict[str, Any]]) -> str:
+    parts = [F.figure_html(F.roofline_figure(profiles), "fig-roofline")]
+    notes = []
+    for label, prof in profiles.items():
+        roof = prof["roofline"]
+        timed = sum(1 for layer in roof["layers"] if layer.get("achieved_flops_per_s"))
+        line = (f"{esc(label)}: at batch {roof['batch']} intensity {fmt(roof['arithmetic_intensity'], '.3g')} FLOP/B, "
+                f"<b>{esc(roof['bound'])}-bound</b>, achieved {si(roof.get('achieved_flops_per_s'), 'FLOP/s')} = "
+                f"{fmt(100 * roof['fraction_of_roof'] if roof.get('fraction_of_roof') else None, '.1f')}% of the roof; "
+                f"{timed} of {len(roof['layers'])} layers timed")
+        if not timed and roof["layers"]:
+            line += f" (per-layer times need the PyTorch runtime; {esc(prof['runtime'])} is timed as a whole)"
+        notes.append(line + ".")
+    first = next(iter(profiles.values()))["roofline"]
+    parts.append(f"<p>Roof: {esc(first['device'].get('name', ''))} ({esc(first['device'].get('source', ''))}), "
+                 f"peak {si(first.get('peak_flops_per_s'), 'FLOP/s')} {esc(first.get('precision', ''))}, "
+                 f"{si(first.get('bandwidth_bytes_per_s'), 'B/s')}, ridge {fmt(first.get('ridge_intensity'), '.3g')} "
+                 "FLOP/B.</p><ul>" + "".join(f"<li>{n}</li>" for n in notes) + "</ul>")
+    return "".join(parts)
+
+
+def _candidates_section(summary: dict[str, Any]) -> str:
+    chosen = (summary.get("chosen") or {}).get("number")
+    rows, classes = [], []
+    for c in sorted(summary.get("candidates") or [], key=lambda c: c["number"]):
+        missed = [r["budget"] for r in c.get("checks", []) if not r["passed"]]
+        skipped = c.get("skipped") or []
+        recipe = esc(c.get("recipe_text") or "(unchanged)")
+        if skipped:
+            recipe += f"<br><span class='muted'>skipped: {esc('; '.join(map(str, skipped[:6])))}</span>"
+        rows.append([str(c["number"]) + (" ◆" if c.get("pareto") else ""), recipe, fmt(c.get("quality")),
+                     fmt(c.get("cost")), "<span class='pass'>all met</span>" if not missed else
+                     f"<span class='fail'>misses {esc(', '.join(missed))}</span>",
+                     fmt(c.get("duration_s"), ".0f")])
+        classes.append("chosen" if c["number"] == chosen else "")
+    objectives = summary.get("objectives") or ["quality", "cost"]
+    return (table(["#", "recipe", esc(objectives[0]), esc(objectives[1]), "budgets", "trial s"], rows,
+                  numeric=(2, 3, 5), row_class=classes)
+            + "<p class='muted'>◆ on the Pareto front; the highlighted row is the chosen candidate.</p>")
+
+
+# ----------------------------------------------------------------------------- pages
+def render_search(summary: dict[str, Any], *, plotly: str = "inline", run: Any = None, nav: str = "") -> str:
+    """The search report for a ``summary.json`` / optimize run result."""
+    chosen, config = summary.get("chosen"), summary.get("config") or {}
+    model = config.get("model", "?")
+    body = [f"<h1>frugalml search: {esc(model)} for {esc(summary['context'])}</h1>"]
+    if chosen:
+        body.append(f"<p>Chosen: <b>#{chosen['number']} {esc(chosen.get('recipe_text') or '(unchanged)')}</b>: "
+                    f"{esc(summary['objectives'][0])} {fmt(chosen['quality'])}, {esc(summary['objectives'][1])} "
+                    f"{fmt(chosen['cost'])}. <span class='muted'>{esc(summary.get('why', ''))}.</span></p>")
+    else:
+        closest = summary.get("closest")
+        body.append("<p class='fail'><b>No candidate meets every budget.</b> " + (
+            f"Closest: #{closest['number']} {esc(closest.get('recipe_text'))}, missing "
+            f"{esc(', '.join(summary.get('missed', [])))}." if closest else "") + "</p>")
+    meta = [f"{len(summary.get('candidates') or [])} candidates", f"study <code>{esc(summary.get('study'))}</code>",
+            f"data {esc((config.get('data') or {}).get('eval'))}"]
+    if run is not None:
+        meta.append(f"run #{run.id}, {esc(run.created.strftime('%Y-%m-%d %H:%M UTC'))}")
+    body.append(f"<p class='muted'>{'; '.join(meta)}.</p>")
+    if summary.get("stopped_early"):
+        body.append(f"<p class='note'>Stopped early: {esc(summary['stopped_early'])}.</p>")
+    body.append("<nav class='toc'>" + " · ".join(
+        f"<a href='#{a}'>{t}</a>" for a, t in (("front", "trade-offs"), ("verdict", "budgets"), ("speed", "speed"),
+                                               ("roofline", "roofline"), ("subgroups", "subgroups"),
+                                               ("energy", "energy"), ("candidates", "candidates"),
+                                               ("environment", "environment"))) + "</nav>")
+    body.append(_section("Quality against latency, size and energy", "front",
+                         F.figure_html(F.pareto_figure(summary), "fig-pareto")
+                         + "<p class='muted'>Each panel's dotted line is the Pareto front in that plane; dashed red "
+                         "lines are budgets; the black square is the unchanged model.</p>"))
+    verdict = summary.get("verdict")
+    if verdict:
+        status = "pass" if verdict["passed"] else "fail"
+        body.append(_section(f"Budget verdicts (gate on the saved model): {status}", "verdict",
+                             _check_rows(verdict["checks"])))
+    elif chosen:
+        body.append(_section("Budget verdicts (the chosen candidate in the search)", "verdict",
+                             _check_rows(chosen.get("checks", []))))
+    profiles = summary.get("profiles") or {}
+    if profiles:
+        body.append(_section("Latency and throughput per batch size", "speed", _profile_sections(profiles)))
+        body.append(_section("Roofline", "roofline", _roofline_section(profiles)))
+    else:
+        body.append(_section("Latency, throughput and roofline", "speed",
+                             "<p class='note'>This search recorded no profiles of the original and chosen models "
+                             "(it ran without an output directory, or before frugalml 0.2). Run "
+                             "<code>frugal optimize -o DIR</code> to get them.</p>"))
+    after = ((summary.get("verdict") or {}).get("measured") or {}).get("evaluation") or (
+        (chosen or {}).get("measured") or {}).get("evaluation")
+    body.append(_section("Quality by subgroup, before and after", "subgroups",
+                         _subgroup_section(summary.get("reference"), after)))
+    body.append(_section("Energy and CO2e", "energy", _energy_section(profiles, _carbon(summary), run)
+                         if profiles else "<p class='muted'>No profiles recorded.</p>"))
+    body.append(_section("Candidates and their recipes", "candidates", _candidates_section(summary)))
+    body.append(_section("Environment", "environment", _env_section(summary.get("env") or (run.env if run else {}))))
+    return page(f"frugalml search {summary.get('study', '')}", "".join(body), plotly=plotly, nav=nav)
+
+
+def render_profile(prof: dict[str, Any], *, plotly: str = "inline", run: Any = None, nav: str = "") -> str:
+    """A profile's page: the headline table, latency distributions, throughput, roofline, heaviest layers."""
+    body = [f"<h1>Profile of {esc(prof['model'])}</h1>"]
+    rows = [["format / task", f"{esc(prof.get('format'))} / {esc(prof.get('task'))}"],
+            ["runtime / device", f"{esc(prof['runtime'])} on {esc(prof['device'])} ({prof['threads']} threads, "
+                                 f"{esc(prof['precision'])})"],
+            ["inputs", esc(prof.get("data")) + (f", {prof['seq_len']} tokens per item" if prof.get("seq_len") else "")],
+            ["parameters", f"{prof['params']:,} ({prof['params_nonzero']:,} non-zero)"],
+            ["size as saved", f"{prof['size_bytes'] / 2**20:.2f} MiB"],
+            ["FLOPs / MACs per item", f"{si(prof['flops_per_item'], 'FLOP')} / {si(prof['macs_per_item'], 'MAC')}"],
+            ["peak memory", f"{prof['peak_memory_bytes'] / 2**20:.1f} MiB"],
+            ["energy source", esc(prof.get("energy_note") or prof.get("energy_source"))]]
+    if run is not None:
+        rows.append(["run", f"#{run.id}, {esc(run.created.strftime('%Y-%m-%d %H:%M UTC'))}"])
+    body.append(table(["", ""], rows))
+    profiles = {"model": prof}
+    if prof.get("latency_samples_ms"):
+        body.append(_section("Latency and throughput per batch size", "speed", _profile_sections(profiles)))
+    else:
+        body.append("<p class='note'>This profile kept no latency samples (recorded before frugalml 0.2); only the "
+                    "summary statistics are shown.</p>")
+    body.append(_section("Roofline", "roofline", _roofline_section(profiles)))
+    layers = sorted((layer for layer in prof["roofline"]["layers"]), key=lambda layer: -(layer.get("time_ms") or 0)
+                    if layer.get("time_ms") else -layer["flops"])[:15]
+    body.append(_section("Heaviest layers", "layers", table(
+        ["layer", "kind", "FLOPs", "FLOP/B", "bound", "ms", "of roof"],
+        [[esc(layer["name"]), esc(layer["kind"]), si(layer["flops"]), fmt(layer["intensity"], ".3g"),
+          esc(layer["bound"]), fmt(layer.get("time_ms"), ".3f"),
+          fmt(100 * layer["fraction_of_roof"] if layer.get("fraction_of_roof") else None, ".1f")] for layer in layers],
+        numeric=(2, 3, 5, 6))))
+    body.append(_section("Energy and CO2e", "energy", _energy_section(profiles, _carbon(prof), run)))
+    body.append(_section("Environment", "environment", _env_section(prof.get("env") or {})))
+    return page(f"frugalml profile {prof['model']}", "".join(body), plotly=plotly, nav=nav)
+
+
+def render_run(run: Any, *, plotly: str = "inline", nav: str = "") -> str:
+    """A store run's page: its report when it has one (optimize, profile), else its record."""
+    if run.result is not None and run.kind == "optimize" and "candidates" in run.result:
+        return render_search(run.result, plotly=plotly, run=run, nav=nav)
+    if run.result is not None and run.kind == "profile" and "roofline" in run.result:
+        return render_profile(run.result, plotly=plotly, run=run, nav=nav)
+    status = "pass" if run.status == "succeeded" else "fail" if run.status == "failed" else "muted"
+    body = [f"<h1>Run #{run.id}: {esc(run.kind)} {esc(run.name)}</h1>",
+            f"<p><span class='{status}'>{esc(run.status)}</span>, started "
+            f"{esc(run.created.strftime('%Y-%m-%d %H:%M:%S UTC'))}, {fmt(run.duration_s, '.1f')} s.</p>"]
+    if run.error:
+        body.append(f"<p class='note fail'>{esc(run.error)}</p>")
+    if run.measurements:
+        body.append(_section("Measurements", "measurements", table(
+            ["name", "batch", "value", "unit", "device", "source"],
+            [[esc(m.name), esc(m.batch if m.batch is not None else ""), fmt(m.value), esc(m.unit), esc(m.device),
+              esc(m.source)] for m in run.measurements], numeric=(1, 2))))
+    if run.result:
+        verdict = run.result.get("verdict") if isinstance(run.result.get("verdict"), dict) else run.result
+        if run.kind == "gate" and "checks" in verdict:
+            status = "pass" if verdict.get("passed") else "fail"
+            body.append(_section(f"Budget verdicts: {status}", "verdict", _check_rows(verdict["checks"])))
+        body.append(_section("Result", "result", f"<pre>{esc(json.dumps(run.result, indent=2)[:20000])}</pre>"))
+    body.append(_section("Configuration", "config", f"<pre>{esc(json.dumps(run.config, indent=2))}</pre>"))
+    body.append(_section("Environment", "environment", _env_section(run.env)))
+    if run.artifacts:
+        body.append(_section("Artifacts", "artifacts", table(
+            ["path", "bytes", "sha256"], [[esc(a.path), f"{a.bytes:,}", f"<code>{esc(a.sha256[:16])}…</code>"]
+                                          for a in run.artifacts], numeric=(1,))))
+    return page(f"frugalml run {run.id}", "".join(body), plotly=plotly, nav=nav)
+
+
+def render_report(source: ReportSource, *, plotly: str = "inline") -> str:
+    """The report for a loaded :class:`ReportSource`."""
+    if source.run is not None:
+        return render_run(source.run, plotly=plotly)
+    if source.kind == "optimize":
+        return render_search(source.data, plotly=plotly)
+    if source.kind == "profile":
+        return render_profile(source.data, plotly=plotly)
+    from frugalml.errors import InvalidArgumentError
+
+    raise InvalidArgumentError("target", source.origin, f"holds a {source.kind} result, which has no report",
+                               "Pass an optimize or profile run, or an optimize output directory.")
+
+
+def write_report(target: int | str | Path, path: str | Path | None = None, *, store: Any = None) -> Path:
+    """Write the self-contained report of a run id or output directory; returns the file written.
+
+    ``path`` defaults to ``report.html`` in the output directory, or ``report-RUN.html`` for a run id.
+    """
+    source = load_source(target, store=store)
+    if path is None:
+        path = (Path(target) / "report.html") if Path(str(target)).is_dir() else Path(
+            f"report-{source.run.id}.html" if source.run is not None else "report.html")
+    out = Path(path)
+    if out.is_dir():
+        from frugalml.errors import InvalidArgumentError
+
+        raise InvalidArgumentError("output", str(out), "is a directory", "Pass a file path such as report.html.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = render_report(source)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)  # a reader never sees half a report
+    return out
 
 
 def write_search_report(result: Any, path: str | Path) -> Path:
-    """Write the search's report; ``result`` is a SearchResult or its ``to_dict()``."""
+    """Write the report of a SearchResult (or its ``to_dict()``) to ``path``."""
     summary = result if isinstance(result, dict) else result.to_dict()
-    chosen = summary["chosen"]
-    parts = [(f"<!doctype html><html><head><meta charset='utf-8'><title>frugalml search {_esc(summary['study'])}"
-              f"</title><style>{_STYLE}</style></head><body>"),
-             f"<h1>frugalml search: {_esc(summary['config'].get('model'))} for {_esc(summary['context'])}</h1>"]
-    if chosen:
-        parts.append(f"<p>Chosen: <b>#{chosen['number']} {_esc(chosen['recipe_text'])}</b>: "
-                     f"{_esc(summary['objectives'][0])} {chosen['quality']:.4f}, {_esc(summary['objectives'][1])} "
-                     f"{chosen['cost']:.4g}. <span class='muted'>{_esc(summary['why'])}.</span></p>")
-    else:
-        closest = summary.get("closest")
-        parts.append("<p class='fail'><b>No candidate meets every budget.</b> "
-                     + (f"Closest: #{closest['number']} {_esc(closest['recipe_text'])}, missing "
-                        f"{_esc(', '.join(summary['missed']))}." if closest else "") + "</p>")
-    parts.append(f"<p class='muted'>{len(summary['candidates'])} candidates, study <code>{_esc(summary['study'])}"
-                 f"</code>; diamonds are on the Pareto front.</p>")
-    parts.append(_figure(summary))
-    parts.append("<h2>Candidates</h2><table><tr><th>#</th><th>recipe</th><th>"
-                 f"{_esc(summary['objectives'][0])}</th><th>{_esc(summary['objectives'][1])}</th><th>budgets</th></tr>")
-    for c in sorted(summary["candidates"], key=lambda c: c["number"]):
-        checks = "<br>".join(f"<span class='{'pass' if r['passed'] else 'fail'}'>{_esc(r['budget'])}: "
-                             f"{'—' if r['measured'] is None else format(r['measured'], '.4g')} "
-                             f"({'≤' if r['kind'] == 'max' else '≥'} {r['limit']:.4g})</span>" for r in c["checks"])
-        cls = " class='chosen'" if chosen and c["number"] == chosen["number"] else ""
-        parts.append(f"<tr{cls}><td>{c['number']}{' ◆' if c['pareto'] else ''}</td><td>{_esc(c['recipe_text'])}</td>"
-                     f"<td>{c['quality']:.4f}</td><td>{c['cost']:.4g}</td><td>{checks}</td></tr>")
-    parts.append("</table>")
-    verdict = summary.get("verdict")
-    if verdict:
-        parts.append(f"<h2>Gate on the saved model: <span class='{'pass' if verdict['passed'] else 'fail'}'>"
-                     f"{'pass' if verdict['passed'] else 'fail'}</span></h2><table><tr><th>budget</th><th>measured</th>"
-                     "<th>limit</th><th>margin</th></tr>")
-        for r in verdict["checks"]:
-            parts.append(f"<tr><td>{_esc(r['budget'])}</td><td>{'—' if r['measured'] is None else format(r['measured'], '.4g')}"
-                         f"</td><td>{'≤' if r['kind'] == 'max' else '≥'} {r['limit']:.4g} {_esc(r['unit'])}</td>"
-                         f"<td class='{'pass' if r['passed'] else 'fail'}'>"
-                         f"{'—' if r['margin'] is None else format(r['margin'], '.4g')}</td></tr>")
-        parts.append("</table>")
-    parts.append("</body></html>\n")
     out = Path(path)
-    out.write_text("".join(parts), encoding="utf-8")
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(render_search(summary), encoding="utf-8")
+    tmp.replace(out)
     return out

@@ -25,6 +25,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,11 @@ class SearchResult:
         closest: without a feasible candidate, the one with the smallest budget shortfall, and the
             budgets it misses.
         verdict: the gate's verdict on the saved artifact of the chosen candidate.
+        reference: the original model's evaluation (quality before compression, per group).
+        budgets: the budgets in force (the user's over the context's defaults).
+        profiles: with an output directory, full profiles (latency samples, per-layer roofline) of
+            the original (``baseline``) and the saved chosen model (``chosen``), for the report.
+        carbon: the grid carbon intensity the report's CO2e uses, and where it comes from.
     """
 
     study: str
@@ -77,6 +83,13 @@ class SearchResult:
     resumed_trials: int = 0
     config: dict[str, Any] = field(default_factory=dict)
     stopped_early: str | None = None  # why fewer than ``trials`` candidates were measured
+    reference: dict[str, Any] | None = None
+    budgets: dict[str, Any] = field(default_factory=dict)
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    profile_runs: dict[str, int] = field(default_factory=dict)
+    env: dict[str, Any] = field(default_factory=dict)
+    carbon: dict[str, Any] = field(default_factory=dict)
+    created: str | None = None  # when the search started (UTC, ISO 8601)
 
     @property
     def ok(self) -> bool:
@@ -89,6 +102,8 @@ class SearchResult:
             "closest": self.closest, "missed": self.missed, "out_dir": str(self.out_dir) if self.out_dir else None,
             "verdict": self.verdict.to_dict() if self.verdict is not None else None, "run_id": self.run_id,
             "resumed_trials": self.resumed_trials, "config": self.config, "stopped_early": self.stopped_early,
+            "reference": self.reference, "budgets": self.budgets, "profiles": self.profiles,
+            "profile_runs": self.profile_runs, "env": self.env, "carbon": self.carbon, "created": self.created,
         })
 
 
@@ -363,9 +378,12 @@ def optimize(
     from frugalml.store import Measurement, fail_on_error, open_store
 
     store = open_store(config.store)
-    run = store.start_run("optimize", name=config.model, env=fingerprint(), config=config.to_dict())
+    env = fingerprint()
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    run = store.start_run("optimize", name=config.model, env=env, config=config.to_dict())
     with fail_on_error(run):
         result = _search(config, context, families, store, progress, TrialState)
+        result.env, result.created = env, created
         if out_dir is not None:
             _save(result, config, Path(out_dir), store, progress, overwrite=overwrite)
     result.run_id = run.id
@@ -502,7 +520,8 @@ def _search(config: FrugalConfig, context: Context, families: set[str], store: A
         why = "no candidate meets every budget"
     return SearchResult(study=name, context=context.name, objectives=objectives, maximize=maximize,
                         candidates=candidates, pareto=pareto, chosen=chosen, why=why, closest=closest, missed=missed,
-                        resumed_trials=resumed, config=config.to_dict(), stopped_early=stopped_early)
+                        resumed_trials=resumed, config=config.to_dict(), stopped_early=stopped_early,
+                        reference=reference_eval.to_dict(), budgets=runner.budgets.active())
 
 
 def _tell_failed(study: Any, trial: Any, exc: BaseException, TrialState: Any) -> None:
@@ -547,7 +566,42 @@ def _save(result: SearchResult, config: FrugalConfig, out: Path, store: Any,
                         seq_len=config.seq_len, seed=config.search.seed, overwrite=True, store=store)
         progress({"done": total, "total": total, "message": "gating the saved model", "best": None})
         result.verdict = gate(model_dir, config, store=store, evaluator=runner.evaluator)
+        _profile_for_report(result, config, runner, model_dir, store, progress)
+    from frugalml.measure.energy import default_carbon_intensity
+
+    g_per_kwh, where = default_carbon_intensity()
+    result.carbon = {"g_per_kwh": g_per_kwh, "source": where}
     (out / "summary.json").write_text(json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n")
-    from frugalml.report.html import write_search_report
+    from frugalml.report import write_model_card, write_search_report
 
     write_search_report(result, out / "report.html")
+    if pick is not None:
+        write_model_card(result.to_dict(), out / "MODEL_CARD.md")
+
+
+def report_batches(context: Context) -> list[int]:
+    """Batch sizes the report profiles: the context's, with 1 and the powers of 4 between them, for a
+    throughput-vs-batch curve."""
+    top = max(context.batches)
+    return sorted(set(context.batches) | {1} | {4**k for k in range(1, 8) if 4**k < top})
+
+
+def _profile_for_report(result: SearchResult, config: FrugalConfig, runner: _TrialRunner, model_dir: Path,
+                        store: Any, progress: Callable[[dict[str, Any]], None]) -> None:
+    """Full profiles of the original and the saved chosen model (samples, per-layer roofline), each a
+    ``profile`` run in the store, for the report and the model card."""
+    from frugalml.measure import profile
+
+    context = get_context(config.context)
+    batches = report_batches(context)
+    total = config.search.trials
+    text = runner.baseline.input_spec.kind == "text"
+    for label, model in (("baseline", runner.baseline), ("chosen", load_model(model_dir))):
+        progress({"done": total, "total": total, "message": f"profiling the {label} model at batch "
+                  f"{', '.join(map(str, batches))} for the report", "best": None})
+        p = profile(model, data=config.data.eval, batch_sizes=batches, seq_len=config.seq_len if text else None,
+                    device=context.device, max_time_s=config.search.latency_max_s, store=store,
+                    energy_min_s=min(1.0, config.search.latency_max_s / 3))
+        result.profiles[label] = p.to_dict(include_samples=True)
+        if p.run_id is not None:
+            result.profile_runs[label] = p.run_id

@@ -1,6 +1,7 @@
 """The store's tables (SQLAlchemy 2.x declarative). Changes to them need an Alembic migration.
 
-- ``runs``: one row per command that measured or produced something (kind: profile, compress, ...).
+- ``runs``: one row per command that measured or produced something (kind: profile, compress, ...);
+  ``parent_id`` is the run it ran inside (an optimize run's gate, compress and profile runs).
 - ``measurements``: one number per row, with its unit, batch size, device and source.
 - ``artifacts``: files a run wrote, with their sha256 and size.
 - ``events``: the audit trail: who did what to which run, when.
@@ -25,7 +26,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = ["SCHEMA_REVISION", "ArtifactRow", "Base", "EventRow", "MeasurementRow", "RunRow"]
 
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 
 class Base(DeclarativeBase):
@@ -45,6 +46,8 @@ class RunRow(Base):
     env: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), nullable=True,
+                                                  index=True)
 
     measurements: Mapped[list[MeasurementRow]] = relationship(back_populates="run", cascade="all, delete-orphan",
                                                                order_by="MeasurementRow.id")

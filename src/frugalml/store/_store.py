@@ -18,7 +18,8 @@ import os
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,7 @@ class RunRecord:
     result: dict[str, Any] | None
     error: str | None
     measurements: list[Measurement] = field(default_factory=list)
+    parent_id: int | None = None
     artifacts: list[Artifact] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 
@@ -128,7 +130,7 @@ class RunRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "kind": self.kind, "name": self.name, "status": self.status,
+            "id": self.id, "kind": self.kind, "name": self.name, "status": self.status, "parent_id": self.parent_id,
             "created": self.created.isoformat(), "finished": self.finished.isoformat() if self.finished else None,
             "duration_s": self.duration_s, "config": self.config, "env": self.env, "error": self.error,
             "measurements": [m.__dict__ for m in self.measurements],
@@ -142,7 +144,7 @@ def _record(row: RunRow, *, full: bool) -> RunRecord:
     return RunRecord(
         id=row.id, kind=row.kind, name=row.name, status=row.status, created=_utc(row.created),  # type: ignore[arg-type]
         finished=_utc(row.finished), config=row.config or {}, env=row.env or {},
-        result=row.result if full else None, error=row.error,
+        result=row.result if full else None, error=row.error, parent_id=row.parent_id,
         measurements=[Measurement(m.name, m.value, m.unit, m.batch, m.device, m.source) for m in row.measurements]
         if full else [],
         artifacts=[Artifact(a.path, a.sha256, a.bytes) for a in row.artifacts] if full else [],
@@ -151,23 +153,34 @@ def _record(row: RunRow, *, full: bool) -> RunRecord:
     )
 
 
+# Runs open in this context, innermost last, as (store URL, run id): a run started while another of
+# the same store is open records it as its parent (optimize -> its gate, compress and profile runs).
+_OPEN_RUNS: ContextVar[tuple[tuple[str, int], ...]] = ContextVar("frugal_open_runs", default=())
+
+
 class ActiveRun:
     """A run in progress. Finish it with :meth:`finish` or :meth:`fail`, exactly once."""
 
     def __init__(self, store: Store, run_id: int) -> None:
+        from frugalml.store._cost import RunCostMeter
+
         self.store = store
         self.id = run_id
         self._done = False
+        self._cost = RunCostMeter()  # the command's own CPU time, energy and CO2e, read again at the end
+        _OPEN_RUNS.set((*_OPEN_RUNS.get(), (store.url, run_id)))
 
     def _close(self) -> None:
         if self._done:
             raise InvalidArgumentError("run", self.id, "is already finished", "Start a new run.")
         self._done = True
+        _OPEN_RUNS.set(tuple(r for r in _OPEN_RUNS.get() if r != (self.store.url, self.id)))
 
     def finish(self, *, result: dict[str, Any] | None = None, measurements: Sequence[Measurement] = (),
                artifacts: Sequence[Artifact] = ()) -> int:
         """Write the results and mark the run succeeded, all in one transaction."""
         self._close()
+        measurements = [*measurements, *self._cost.measurements()]
         with self.store._transaction() as session:
             row = session.get(RunRow, self.id)
             if row is None:
@@ -187,7 +200,8 @@ class ActiveRun:
         return self.id
 
     def fail(self, error: BaseException | str) -> None:
-        """Mark the run failed with the error's message; nothing else of it is written."""
+        """Mark the run failed with the error's message. Of its results nothing is written; what the run
+        cost (CPU time, energy, CO2e) is, since experimentation that failed was still paid for."""
         self._close()
         message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         try:
@@ -195,6 +209,10 @@ class ActiveRun:
                 row = session.get(RunRow, self.id)
                 if row is not None:
                     row.status, row.finished, row.error = "failed", _now(), message[:10000]
+                    for m in self._cost.measurements():
+                        if math.isfinite(m.value):
+                            row.measurements.append(MeasurementRow(name=m.name, value=float(m.value), unit=m.unit,
+                                                                   device=m.device, source=m.source))
                 session.add(EventRow(run_id=self.id, at=_now(), who=_who(), what="run.failed",
                                      detail={"error": message[:1000]}))
         except StoreError:
@@ -241,12 +259,14 @@ class Store:
 
     def start_run(self, kind: str, *, name: str = "", config: dict[str, Any] | None = None,
                   env: dict[str, Any] | None = None) -> ActiveRun:
-        """Create a run with status ``running`` (committed at once, so a crash leaves a trace)."""
+        """Create a run with status ``running`` (committed at once, so a crash leaves a trace). A run
+        started while another run of this store is open (in this thread or task) is its child."""
         if not kind or len(kind) > 32:
             raise InvalidArgumentError("kind", kind, "must be a non-empty name of at most 32 characters",
                                        "Use e.g. 'profile'.")
         with self._transaction() as session:
-            row = RunRow(kind=kind, name=name[:512], status="running", created=_now(),
+            parent = next((rid for url, rid in reversed(_OPEN_RUNS.get()) if url == self.url), None)
+            row = RunRow(kind=kind, name=name[:512], status="running", created=_now(), parent_id=parent,
                          config=json_safe(config or {}), env=json_safe(env or {}))
             session.add(row)
             session.flush()
@@ -254,8 +274,11 @@ class Store:
             run_id = row.id
         return ActiveRun(self, run_id)
 
-    def list_runs(self, *, kind: str | None = None, status: str | None = None, limit: int = 50) -> list[RunRecord]:
-        """Runs, newest first, optionally filtered by kind and status."""
+    def list_runs(self, *, kind: str | None = None, status: str | None = None, name_contains: str | None = None,
+                  parent_id: int | None = None, limit: int = 50, with_result: bool = False) -> list[RunRecord]:
+        """Runs, newest first, optionally filtered by kind, status, a substring of the name and the
+        parent run; with ``with_result`` each record carries its result (measurements, artifacts and
+        events never)."""
         if status is not None and status not in RUN_STATUSES:
             raise InvalidArgumentError("status", status, f"is not one of {', '.join(RUN_STATUSES)}",
                                        f"Use one of {', '.join(RUN_STATUSES)}.")
@@ -266,8 +289,32 @@ class Store:
             query = query.where(RunRow.kind == kind)
         if status is not None:
             query = query.where(RunRow.status == status)
+        if parent_id is not None:
+            query = query.where(RunRow.parent_id == parent_id)
+        if name_contains:
+            escaped = name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(RunRow.name.ilike(f"%{escaped}%", escape="\\"))
         with self._sessions() as session:
-            return [_record(row, full=False) for row in session.scalars(query)]
+            rows = list(session.scalars(query))
+            return [replace(_record(row, full=False), result=row.result) if with_result else _record(row, full=False)
+                    for row in rows]
+
+    def kinds(self) -> list[str]:
+        """The run kinds present in the store, sorted."""
+        with self._sessions() as session:
+            return sorted(session.scalars(select(RunRow.kind).distinct()))
+
+    def run_costs(self, run_ids: Sequence[int] | None = None) -> dict[int, dict[str, float]]:
+        """Each run's own cost rows (``run_cpu_time`` s, ``run_energy`` J, ``run_co2e`` g), by run id."""
+        query = select(MeasurementRow.run_id, MeasurementRow.name, MeasurementRow.value).where(
+            MeasurementRow.name.in_(("run_cpu_time", "run_energy", "run_co2e")))
+        if run_ids is not None:
+            query = query.where(MeasurementRow.run_id.in_(list(run_ids)))
+        out: dict[int, dict[str, float]] = {}
+        with self._sessions() as session:
+            for run_id, name, value in session.execute(query):
+                out.setdefault(run_id, {})[name] = value
+        return out
 
     def get_run(self, run_id: int) -> RunRecord:
         """One run with its measurements, artifacts, events and result."""
@@ -281,6 +328,40 @@ class Store:
                 raise StoreError("run_id", run_id, f"no such run in {self.safe_url}",
                                  "List the runs with 'frugal runs list'.")
             return _record(row, full=True)
+
+    def experiment_cost(self) -> dict[str, Any]:
+        """What all the runs in the store cost: per kind and per day (UTC), the number of runs, their
+        wall-clock seconds, CPU seconds, energy (J) and CO2e (g), and the energy sources involved.
+
+        Time and energy are summed over top-level runs only: a run inside another (an optimize run's
+        gate) is already in its parent's figures, and counting it again would double them."""
+        costs = self.run_costs()
+        query = select(RunRow.id, RunRow.kind, RunRow.status, RunRow.created, RunRow.finished, RunRow.parent_id)
+        by_kind: dict[str, dict[str, float]] = {}
+        by_day: dict[str, dict[str, float]] = {}
+        with self._sessions() as session:
+            rows = list(session.execute(query))
+            sources = sorted(set(session.scalars(select(MeasurementRow.source).where(
+                MeasurementRow.name.in_(("run_energy", "run_co2e"))).distinct())))
+        zero = {"runs": 0.0, "failed": 0.0, "wall_s": 0.0, "cpu_s": 0.0, "energy_j": 0.0, "co2e_g": 0.0}
+        for run_id, kind, status, created, finished, parent in rows:
+            c = costs.get(run_id, {}) if parent is None else {}
+            created, finished = _utc(created), _utc(finished)
+            wall = (finished - created).total_seconds() if finished and created else 0.0
+            if parent is not None:
+                wall = 0.0
+            for bucket in (by_kind.setdefault(kind, dict(zero)),
+                           by_day.setdefault(created.strftime("%Y-%m-%d") if created else "?", dict(zero))):
+                bucket["runs"] += 1
+                bucket["failed"] += status == "failed"
+                bucket["wall_s"] += wall
+                bucket["cpu_s"] += c.get("run_cpu_time", 0.0)
+                bucket["energy_j"] += c.get("run_energy", 0.0)
+                bucket["co2e_g"] += c.get("run_co2e", 0.0)
+        total = {k: sum(b[k] for b in by_kind.values()) for k in zero}
+        return {"total": total, "by_kind": dict(sorted(by_kind.items())), "by_day": dict(sorted(by_day.items())),
+                "sources": sources, "nested_runs": sum(1 for r in rows if r[5] is not None),
+                "runs_without_cost": sum(1 for r in rows if r[0] not in costs)}
 
     def record_event(self, what: str, *, run_id: int | None = None, detail: dict[str, Any] | None = None) -> None:
         with self._transaction() as session:

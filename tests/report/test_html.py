@@ -1,0 +1,98 @@
+"""The HTML report: every section of a real search, offline, and the same page from a run id or a directory."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from frugalml.errors import InvalidArgumentError, StoreError
+from frugalml.report import load_source, render_report, write_report
+from frugalml.report.html import render_search
+from frugalml.store import open_store
+
+
+def test_search_report_has_every_section_and_opens_offline(searched: dict) -> None:
+    text = (searched["out"] / "report.html").read_text(encoding="utf-8")
+    for anchor in ("front", "verdict", "speed", "roofline", "subgroups", "energy", "candidates", "environment"):
+        assert f"id='{anchor}'" in text, anchor
+    for div in ("fig-pareto", "fig-latency", "fig-throughput", "fig-roofline", "fig-subgroups"):
+        assert f'id="{div}"' in text, div
+    # plotly.js is inlined; no script, stylesheet or image is fetched from anywhere
+    assert "Plotly" in text and len(text) > 3_000_000
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=['\"]https?://", text)
+    # the figures carry the search's real numbers: every candidate's recipe text and the budgets
+    summary = json.loads((searched["out"] / "summary.json").read_text())
+    for candidate in summary["candidates"]:
+        assert (candidate["recipe_text"] or "(unchanged)").replace(">", "&gt;") in text
+    assert "quality budget" in text and "rotated" in text and "upright" in text
+    assert "g CO2e per 1k items" in text and "world-average" in text
+
+
+def test_summary_holds_what_the_report_draws(searched: dict) -> None:
+    summary = json.loads((searched["out"] / "summary.json").read_text())
+    assert set(summary["profiles"]) == {"baseline", "chosen"}
+    for prof in summary["profiles"].values():
+        assert prof["batch_sizes"] == [1, 4, 16, 32]  # edge-cpu measures 1 and 32; the report adds 4 and 16
+        assert all(len(prof["latency_samples_ms"][str(b)]) >= 5 for b in prof["batch_sizes"])
+        assert prof["roofline"]["layers"] and any(layer["time_ms"] for layer in prof["roofline"]["layers"])
+    assert summary["reference"]["primary"] == "accuracy"
+    assert set(summary["reference"]["by_group"]) == {"rotated", "upright"}
+    assert summary["budgets"]["worst_group_drop"] == 0.05
+    assert summary["carbon"]["source"] == "world-average" and summary["carbon"]["g_per_kwh"] == 475
+    # each profile is a run in the store, inside the optimize run
+    store = open_store(searched["url"])
+    for run_id in summary["profile_runs"].values():
+        assert store.get_run(run_id).kind == "profile"
+        assert store.get_run(run_id).parent_id is not None
+
+
+def test_report_from_run_id_and_from_directory_agree(searched: dict, tmp_path: Path) -> None:
+    by_dir = write_report(searched["out"], tmp_path / "a.html")
+    by_run = write_report(str(searched["first"]), tmp_path / "b.html", store=searched["url"])
+    a, b = by_dir.read_text(), by_run.read_text()
+    # the run page adds the run's own cost and date; the figures are the same
+    for div in ("fig-pareto", "fig-latency", "fig-roofline", "fig-subgroups"):
+        assert a.count(f'id="{div}"') == b.count(f'id="{div}"') == 1
+    assert "This run itself" in b and "This run itself" not in a
+
+
+def test_profile_and_other_runs_render(searched: dict) -> None:
+    prof = load_source(searched["profile"], store=searched["url"])
+    text = render_report(prof, plotly="/static/plotly.min.js")
+    assert "Profile of zoo:digits-mlp" in text and 'id="fig-roofline"' in text and "Heaviest layers" in text
+    assert "<script src='/static/plotly.min.js'>" in text and "Plotly.newPlot" in text
+    gate = next(r for r in open_store(searched["url"]).list_runs(kind="gate"))
+    assert "Budget verdicts" in render_report(load_source(gate.id, store=searched["url"]))
+
+
+def test_search_without_profiles_says_so() -> None:
+    summary = json.loads(Path(__file__).with_name("old_summary.json").read_text())
+    text = render_search(summary, plotly="/static/plotly.min.js")
+    assert "recorded no profiles" in text and 'id="fig-pareto"' in text
+
+
+@pytest.mark.parametrize("target, error, match", [
+    ("no/such/dir", InvalidArgumentError, "neither a run id nor"),
+    ("12345", StoreError, "no such run"),
+])
+def test_bad_targets(searched: dict, target: str, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        load_source(target, store=searched["url"])
+
+
+def test_failed_run_and_foreign_json_are_refused(searched: dict, tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="no result to report on .*truncated"):
+        load_source(searched["failed"], store=searched["url"])
+    (tmp_path / "x.json").write_text('{"hello": 1}')
+    with pytest.raises(InvalidArgumentError, match="not a frugal search summary"):
+        load_source(tmp_path / "x.json")
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(InvalidArgumentError, match="not valid JSON"):
+        load_source(tmp_path / "bad.json")
+    with pytest.raises(InvalidArgumentError, match="without summary.json"):
+        load_source(tmp_path)
+    with pytest.raises(InvalidArgumentError, match="is a directory"):
+        write_report(searched["out"], tmp_path)
