@@ -80,3 +80,62 @@ def test_onnx_conv_count(tmp_path) -> None:
     path = cnn.export_onnx(tmp_path / "c.onnx")
     x = cnn.example_inputs[:3]
     assert count_onnx_flops(path, {"x": x}).flops == count_torch_flops(cnn.module, {"x": torch.tensor(x)}).flops
+
+
+def _ort_optimized(src, dst) -> None:
+    """Save the graph ONNX Runtime runs: FusedConv / FusedGemm (com.microsoft contrib ops) at this level."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(dst)
+    ort.InferenceSession(str(src), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def test_onnx_fused_and_quantized_ops_are_counted(tmp_path) -> None:
+    """A graph after ORT fusion, and after dynamic INT8 quantization, does the float graph's arithmetic:
+    the counts agree, nothing is silently dropped, and the INT8 graph is labelled int8."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from frugalml import load_model
+    from frugalml.measure.flops import onnx_precision
+
+    cnn = load_model("zoo:digits-cnn")
+    plain = cnn.export_onnx(tmp_path / "c.onnx")
+    x = {"x": cnn.example_inputs[:4]}
+    expected = count_onnx_flops(plain, x).flops
+    fused = tmp_path / "fused.onnx"
+    _ort_optimized(plain, fused)
+    ops = {n.op_type for n in onnx.load(str(fused)).graph.node}
+    assert "FusedConv" in ops  # the contrib op whose outputs ONNX shape inference cannot see through
+    count = count_onnx_flops(fused, x)
+    assert count.flops == expected and count.uncounted == ()
+    assert onnx_precision(count) == "fp32"
+
+    mlp = load_model("zoo:digits-mlp")
+    src = mlp.export_onnx(tmp_path / "m.onnx")
+    quantized = tmp_path / "q.onnx"
+    quantize_dynamic(str(src), str(quantized), weight_type=QuantType.QInt8)
+    assert "MatMulInteger" in {n.op_type for n in onnx.load(str(quantized)).graph.node}
+    xm = {"x": mlp.example_inputs[:4]}
+    q = count_onnx_flops(quantized, xm)
+    assert q.flops == count_onnx_flops(src, xm).flops and q.uncounted == ()
+    assert onnx_precision(q) == "int8"
+    # INT8 weights move a quarter of the bytes
+    assert q.bytes < count_onnx_flops(src, xm).bytes
+
+
+def test_onnx_node_times_map_back_to_the_file(tmp_path) -> None:
+    """ORT renames nodes it rewrites at load time; every counted node still gets its kernel time."""
+    from frugalml import load_model
+    from frugalml.measure.roofline import time_onnx_nodes
+
+    cnn = load_model("zoo:digits-cnn")
+    fused = tmp_path / "fused.onnx"
+    _ort_optimized(cnn.export_onnx(tmp_path / "c.onnx"), fused)
+    x = {"x": cnn.example_inputs[:16]}
+    times = time_onnx_nodes(fused, x, threads=1, repeats=3)
+    counted = {op.layer for op in count_onnx_flops(fused, x).ops}
+    assert counted <= set(times)
+    assert all(t > 0 for t in times.values())
