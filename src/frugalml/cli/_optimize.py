@@ -79,7 +79,8 @@ def render_search(result: SearchResult) -> None:
     if result.verdict is not None:
         render_verdict(result.verdict)
     if result.out_dir is not None:
-        console.print(f"wrote {result.out_dir}/model, summary.json, report.html (run #{result.run_id})")
+        card = ", MODEL_CARD.md" if result.chosen is not None else ""
+        console.print(f"wrote {result.out_dir}/model, summary.json, report.html{card} (run #{result.run_id})")
 
 
 class _Bar:
@@ -113,7 +114,7 @@ class _Bar:
 @app.command("optimize")
 def optimize_command(
     config: Path = typer.Option(None, "--config", "-c", help="frugal.yaml; the built-in default when omitted."),
-    out: Path = typer.Option(Path("frugal-out"), "--out", "-o", help="Output directory (model, summary.json, report.html)."),
+    out: Path = typer.Option(Path("frugal-out"), "--out", "-o", help="Output directory (model, summary.json, report.html, MODEL_CARD.md)."),
     trials: int = typer.Option(None, "--trials", help="Override search.trials."),
     executor: str = typer.Option(None, "--executor", help="local or ray (overrides search.executor)."),
     address: str = typer.Option(None, "--address", help="Ray cluster address (with --executor ray)."),

@@ -42,18 +42,22 @@ def list_runs(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List runs, newest first."""
-    runs = open_store(store).list_runs(kind=kind, status=status, name_contains=name, limit=limit, with_result=True)
+    # The table's last column summarises each result; JSON stays small (full results: runs show --json).
+    runs = open_store(store).list_runs(kind=kind, status=status, name_contains=name, limit=limit,
+                                       with_result=not as_json)
     if as_json:
         typer.echo(dumps([r.to_dict() for r in runs]))
         return
     table = Table(title=f"{len(runs)} run(s)", title_justify="left")
-    for col in ("id", "kind", "name", "status", "created (UTC)", "seconds"):
-        table.add_column(col, justify="right" if col in ("id", "seconds") else "left")
+    for col in ("id", "kind", "name", "status", "created (UTC)", "seconds", "result"):
+        # the result column gives way first on a narrow terminal
+        table.add_column(col, justify="right" if col in ("id", "seconds") else "left", no_wrap=col != "result",
+                         overflow="fold" if col == "result" else "ellipsis")
     for r in runs:
         style = {"failed": "red", "running": "yellow"}.get(r.status, "")
         table.add_row(str(r.id), r.kind, r.name, f"[{style}]{r.status}[/]" if style else r.status,
                       r.created.strftime("%Y-%m-%d %H:%M:%S"),
-                      f"{r.duration_s:.1f}" if r.duration_s is not None else "-")
+                      f"{r.duration_s:.1f}" if r.duration_s is not None else "-", _headline(r))
     console.print(table)
 
 

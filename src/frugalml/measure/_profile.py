@@ -153,10 +153,19 @@ def _count_params(handle: ModelHandle) -> tuple[int, int]:
     from onnx import numpy_helper
 
     model = onnx.load(str(handle.onnx_path))
+    # Quantization parameters (scales, zero points) are initializers but not parameters of the model.
+    quant_inputs = {"DequantizeLinear": (1, 2), "QuantizeLinear": (1, 2), "MatMulInteger": (2, 3),
+                    "ConvInteger": (2, 3), "DynamicQuantizeMatMul": (2, 3), "MatMulIntegerToFloat": (2, 3, 4, 5),
+                    "QLinearMatMul": (1, 2, 4, 5, 6, 7), "QLinearConv": (1, 2, 4, 5, 6, 7), "QGemm": (1, 2, 4, 5, 7, 8)}
+    skip = {node.input[i] for node in model.graph.node for i in quant_inputs.get(node.op_type, ())
+            if i < len(node.input)}
     total = nonzero = 0
     for init in model.graph.initializer:
+        if init.name in skip:
+            continue
         array = numpy_helper.to_array(init)
-        if array.dtype.kind == "f":
+        # float weights, and INT8 / UINT8 quantized weights; int64 initializers are shapes and indices
+        if array.dtype.kind == "f" or array.dtype in (np.int8, np.uint8):
             total += array.size
             nonzero += int(np.count_nonzero(array))
     return total, nonzero

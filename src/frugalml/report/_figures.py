@@ -159,7 +159,7 @@ def fronts_figure(summaries: dict[str, dict[str, Any]]) -> Any:
 
     fig = go.Figure()
     colors = [_BLUE, _ORANGE, _GREEN, _RED]
-    x_title = None
+    x_title = y_title = None
     for i, (label, summary) in enumerate(summaries.items()):
         color = colors[i % len(colors)]
         cands = [c for c in summary.get("candidates") or [] if _num(c.get("quality")) is not None
@@ -179,9 +179,10 @@ def fronts_figure(summaries: dict[str, dict[str, Any]]) -> Any:
                                      marker={"symbol": "star", "size": 18, "color": color,
                                              "line": {"color": "#000", "width": 1}}))
         x_title = x_title or (summary.get("objectives") or [None, "cost"])[1]
+        y_title = y_title or (summary.get("objectives") or ["quality"])[0]
         if maximize[1]:
             fig.update_xaxes(autorange="reversed")  # better is always to the left
-    fig.update_layout(xaxis_title=x_title, yaxis_title="quality", height=420, **_LAYOUT)
+    fig.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=420, **_LAYOUT)
     return fig
 
 

@@ -171,8 +171,9 @@ def model_card(summary: dict[str, Any], *, run: Any = None) -> str:
     out.append("```yaml\n" + yaml.safe_dump(chosen.get("recipe") or {}, sort_keys=False) + "```\n")
     skipped = chosen.get("skipped") or []
     if skipped:
-        out.append("\nLayers a technique could not handle (left unchanged):\n\n"
-                   + "".join(f"- {s}\n" for s in skipped[:50]))
+        out.append("\nLayers a technique could not handle (left unchanged):\n\n" + "".join(
+            f"- `{s.get('layer', '?')}`: {s.get('reason', '')}\n" if isinstance(s, dict) else f"- {s}\n"
+            for s in skipped[:50]))
 
     out.append("\n## Ethical considerations\n")
     if ev.get("group_drop"):

@@ -230,7 +230,10 @@ def _candidates_section(summary: dict[str, Any]) -> str:
         skipped = c.get("skipped") or []
         recipe = esc(c.get("recipe_text") or "(unchanged)")
         if skipped:
-            recipe += f"<br><span class='muted'>skipped: {esc('; '.join(map(str, skipped[:6])))}</span>"
+            items = [f"{s.get('layer', '?')}: {s.get('reason', '')}" if isinstance(s, dict) else str(s)
+                     for s in skipped[:6]]
+            more = f" (and {len(skipped) - 6} more)" if len(skipped) > 6 else ""
+            recipe += f"<br><span class='muted'>left unchanged: {esc('; '.join(items))}{esc(more)}</span>"
         rows.append([str(c["number"]) + (" ◆" if c.get("pareto") else ""), recipe, fmt(c.get("quality")),
                      fmt(c.get("cost")), "<span class='pass'>all met</span>" if not missed else
                      f"<span class='fail'>misses {esc(', '.join(missed))}</span>",
