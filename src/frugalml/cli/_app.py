@@ -66,7 +66,8 @@ def _root(
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    from frugalml.cli import _compress, _optimize, _profile, _report, _runs  # noqa: F401 - registers the commands
+    # importing the command modules registers their commands
+    from frugalml.cli import _compress, _optimize, _profile, _report, _runs, _scaling  # noqa: F401
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

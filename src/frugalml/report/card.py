@@ -57,7 +57,6 @@ def model_card(summary: dict[str, Any], *, run: Any = None) -> str:
     config = summary.get("config") or {}
     data = config.get("data") or {}
     ev = _evaluation(summary) or {}
-    ref = summary.get("reference") or {}
     profiles = summary.get("profiles") or {}
     chosen_profile = profiles.get("chosen") or {}
     env = summary.get("env") or (run.env if run is not None else {})
@@ -184,8 +183,8 @@ def model_card(summary: dict[str, Any], *, run: Any = None) -> str:
     out.append("\n## Caveats and recommendations\n")
     if summary.get("stopped_early"):
         out.append(f"- The search stopped early: {summary['stopped_early']}.\n")
-    out.append(f"- Measurements were taken on the hardware above; re-measure on the deployment target with "
-               f"`frugal gate` before relying on the speeds.\n")
+    out.append("- Measurements were taken on the hardware above; re-measure on the deployment target with "
+               "`frugal gate` before relying on the speeds.\n")
     if (chosen_profile.get("energy_source") or "") == "estimate":
         out.append("- Energy figures are estimates from CPU time (no hardware energy counter was readable).\n")
     out.append(_todo("known limitations and recommendations for users."))

@@ -71,7 +71,7 @@ def _runs_page(store: Any, *, kind: str | None, status: str | None, q: str | Non
                      f"<span class='{status_cls}'>{esc(r.status)}</span>",
                      esc(r.created.strftime("%Y-%m-%d %H:%M")), fmt(r.duration_s, ".1f"),
                      fmt(c.get("run_energy"), ".4g"), _headline(r)])
-    listing = (f"<form method='get' action='/compare' id='compare-form'>"
+    listing = ("<form method='get' action='/compare' id='compare-form'>"
                + table(["", "run", "kind", "name", "status", "started (UTC)", "seconds", "energy J", "result"], rows,
                        numeric=(6, 7))
                + "<button type='submit' id='compare-button'>Compare the two ticked runs</button></form>"
