@@ -31,6 +31,7 @@ bench: install
 	$(PY) benchmarks/profile_overhead.py
 	$(PY) benchmarks/subgroup_gate.py
 	$(PY) benchmarks/search_efficiency.py
+	$(PY) benchmarks/scaling_sweep.py
 
 clean:
 	rm -rf $(VENV) .frugal .pytest_cache frugal-out

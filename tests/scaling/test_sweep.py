@@ -51,6 +51,11 @@ def test_fit_and_report_from_the_sweep_run(swept, tmp_path: Path) -> None:
         assert f'id="{div}"' in text
     with pytest.raises(InvalidArgumentError, match="either a data file or --run"):
         points_for(None, None, url)
+    # the UI's page for the sweep run is the same report
+    from frugalml.report.html import render_run
+
+    page = render_run(open_store(url).get_run(result.run_id), plotly="/static/plotly.min.js")
+    assert 'id="fig-isoflop"' in page and "Fitted law" in page
 
 
 def test_sweep_config_errors(tmp_path: Path) -> None:

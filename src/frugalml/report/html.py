@@ -345,6 +345,10 @@ def render_run(run: Any, *, plotly: str = "inline", nav: str = "") -> str:
         return render_search(run.result, plotly=plotly, run=run, nav=nav)
     if run.result is not None and run.kind == "profile" and "roofline" in run.result:
         return render_profile(run.result, plotly=plotly, run=run, nav=nav)
+    if run.result is not None and run.kind == "scaling-sweep" and run.result.get("points"):
+        from frugalml.scaling._report import sweep_run_report
+
+        return sweep_run_report(run.result, plotly=plotly, nav=nav)
     status = "pass" if run.status == "succeeded" else "fail" if run.status == "failed" else "muted"
     body = [f"<h1>Run #{run.id}: {esc(run.kind)} {esc(run.name)}</h1>",
             f"<p><span class='{status}'>{esc(run.status)}</span>, started "

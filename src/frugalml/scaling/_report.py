@@ -12,7 +12,7 @@ from frugalml.errors import InvalidArgumentError
 from frugalml.scaling._fit import Fit, Points, load_points, points_from_arrays
 from frugalml.scaling._laws import TwoResourceLaw
 
-__all__ = ["points_for", "scaling_figures", "write_scaling_report"]
+__all__ = ["points_for", "render_scaling_report", "scaling_figures", "sweep_run_report", "write_scaling_report"]
 
 
 def points_for(data: str | Path | None, run: int | None, store: Any = None) -> Points:
@@ -93,8 +93,28 @@ def scaling_figures(points: Points, fit: Fit | None) -> dict[str, Any]:
     return figs
 
 
+def sweep_run_report(result: dict[str, Any], *, plotly: str = "inline", nav: str = "") -> str:
+    """The scaling report of a stored ``scaling-sweep`` run's result (the UI's run page)."""
+    pts = result["points"]
+    points = points_from_arrays([p["n_params"] for p in pts], [p["n_tokens"] for p in pts], [p["loss"] for p in pts],
+                                [p["flops"] for p in pts], source=f"sweep run #{result.get('run_id')}")
+    fit = None
+    if result.get("fit"):
+        f = result["fit"]
+        fit = Fit(TwoResourceLaw.from_dict(f["law"], origin="sweep"), f["goodness"], f["n_points"], f["n_boot"],
+                  list(f.get("warnings", [])))
+    return render_scaling_report(points, fit, plotly=plotly, nav=nav)
+
+
 def write_scaling_report(points: Points, fit: Fit | None, path: str | Path) -> Path:
     """Write the scaling report (offline HTML) for ``points`` and their ``fit``."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_scaling_report(points, fit), encoding="utf-8")
+    return out
+
+
+def render_scaling_report(points: Points, fit: Fit | None, *, plotly: str = "inline", nav: str = "") -> str:
     from frugalml.report._figures import figure_html
     from frugalml.report.html import esc, fmt, page, table
 
@@ -119,7 +139,4 @@ def write_scaling_report(points: Points, fit: Fit | None, path: str | Path) -> P
     body.append("<h2>Runs</h2>" + table(["params N", "tokens D", "FLOPs", "loss"], [
         [fmt(a), fmt(b), fmt(c), fmt(d)] for a, b, c, d in zip(points.n_params, points.n_tokens, points.flops,
                                                                  points.loss)], numeric=(0, 1, 2, 3)))
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page("frugalml scaling", "".join(body)), encoding="utf-8")
-    return out
+    return page("frugalml scaling", "".join(body), plotly=plotly, nav=nav)
