@@ -64,3 +64,19 @@ def test_sweep_config_errors(tmp_path: Path) -> None:
         load_sweep_config(tmp_path / "s.yaml")
     with pytest.raises(InvalidArgumentError, match="exceeds"):
         sweep(SweepConfig(data_sizes=[1000, 10**8], store=f"sqlite:///{tmp_path / 'r.db'}"))
+
+
+def test_digits_mlp_sweep(tmp_path: Path) -> None:
+    cfg = SweepConfig(task="digits-mlp", model_sizes=[4, 16, 64], data_sizes=[100, 800], epochs=3, batch_size=32,
+                      store=f"sqlite:///{tmp_path / 'r.db'}")
+    result = sweep(cfg, fit=False)
+    assert len(result.points) == 6 and result.fit is None
+    by = {(p["size"], p["data"]): p for p in result.points}
+    assert by[(64.0, 800.0)]["loss"] < by[(4.0, 100.0)]["loss"]  # bigger and more data: lower held-out loss
+    assert by[(16.0, 800.0)]["n_tokens"] == 800 and by[(16.0, 800.0)]["flops"] == 6 * by[(16.0, 800.0)]["n_params"] * 800 * 3
+
+
+@pytest.mark.cuda
+def test_sweep_on_cuda(tmp_path: Path) -> None:
+    result = sweep(SweepConfig(**TINY, device="cuda", store=f"sqlite:///{tmp_path / 'r.db'}"), fit=False)
+    assert len(result.points) == 6 and all(0 < p["loss"] < 6 for p in result.points)

@@ -214,7 +214,8 @@ def _digits() -> tuple[np.ndarray, ...]:
 
     data = load_dataset("zoo:digits")
     frame = data.frame
-    features = np.asarray(frame[data.feature_columns], dtype=np.float32) / 16.0
+    features = np.array(frame[list(data.feature_columns)], dtype=np.float32)  # a copy: scaled in place below
+    features /= max(1.0, float(features.max()))  # pixel intensities 0..16 -> 0..1
     labels = np.asarray(frame[data.label_column], dtype=np.int64)
     train = (frame["split"] == "train").to_numpy()
     return features[train], labels[train], features[~train], labels[~train]
