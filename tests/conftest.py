@@ -62,6 +62,20 @@ def store_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
 
 
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]):
+    """``cli(argv)`` runs ``frugal`` in-process and returns (exit code, stdout, stderr)."""
+    from frugalml.cli import main
+
+    def run(argv: list[str]) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        out, err = capsys.readouterr()
+        return int(info.value.code or 0), out, err
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def minilm():
     from frugalml import load_model

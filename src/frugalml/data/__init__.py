@@ -1,0 +1,8 @@
+"""Data efficiency: audit datasets (duplicates, leakage, label issues, schema, balance) (``frugal data``)."""
+
+from frugalml.data._audit import AuditReport, audit, write_clean
+from frugalml.data._planted import Planted, planted_digits, planted_text
+from frugalml.data._read import Source, iter_chunks, open_source
+
+__all__ = ["AuditReport", "Planted", "Source", "audit", "iter_chunks", "open_source", "planted_digits", "planted_text",
+           "write_clean"]

@@ -1,0 +1,462 @@
+"""`audit(DATA)`: what is wrong with a dataset, found in one streaming pass plus targeted second looks.
+
+- **exact duplicates**: a 64-bit BLAKE2b hash of each row's normalised content (text: case-folded,
+  whitespace collapsed; vectors: the feature values) -> the first row with that hash;
+- **near duplicates**: text rows get a MinHash signature (datasketch, character 5-grams, 64 permutations);
+  signatures are banded as datasketch's LSH would band them for the threshold, but the bands are kept
+  as numpy arrays and collisions found by sorting (datasketch's in-memory ``MinHashLSH`` keeps a Python
+  set per bucket, about 1.5 GB at a million rows); each candidate pair is kept when its estimated
+  Jaccard similarity reaches the threshold. Vector rows: cosine similarity to the nearest earlier row;
+- **leakage**: exact or near duplicates whose rows sit in different splits (train vs test);
+- **label issues**: cleanlab's ``find_label_issues`` on out-of-fold predicted probabilities (5-fold:
+  logistic regression by SGD on hashed word n-grams for text; an RBF SVM on the standardised features
+  for vectors, logistic regression beyond 20,000 rows), or on probabilities the caller gives;
+- **schema**: a declared schema (YAML: per column dtype, nullable, min, max, allowed values) checked
+  with pandera on every chunk; missing values per column; class and group balance.
+
+Memory stays bounded by the chunk size plus about 100 bytes per row (hashes, signatures' bands).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from frugalml.data._read import Source, iter_chunks, open_source
+from frugalml.errors import DataError, InvalidArgumentError
+
+__all__ = ["AuditReport", "audit"]
+
+log = logging.getLogger(__name__)
+
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass
+class AuditReport:
+    """What :func:`audit` found. Row numbers are 0-based positions in the input.
+
+    ``exact_duplicates`` / ``near_duplicates``: (row, the earlier row it repeats); ``leakage``: the
+    subset of both whose two rows are in different splits; ``label_issues``: (row, given label,
+    suggested label), most confident first.
+    """
+
+    data: str
+    n_rows: int
+    columns: list[str]
+    text_column: str | None
+    label_column: str | None
+    exact_duplicates: list[tuple[int, int]] = field(default_factory=list)
+    near_duplicates: list[tuple[int, int, float]] = field(default_factory=list)
+    leakage: list[tuple[int, int, str]] = field(default_factory=list)
+    label_issues: list[tuple[int, Any, Any]] = field(default_factory=list)
+    label_issues_checked: int = 0
+    missing: dict[str, int] = field(default_factory=dict)
+    schema_failures: list[dict[str, Any]] = field(default_factory=list)
+    class_balance: dict[str, int] = field(default_factory=dict)
+    group_balance: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def rows_to_drop(self) -> set[int]:
+        """What ``--write-clean`` removes: later copies of duplicates, and rows with label issues."""
+        return ({r for r, _ in self.exact_duplicates} | {r for r, _, _ in self.near_duplicates}
+                | {r for r, _, _ in self.label_issues})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "data": self.data, "n_rows": self.n_rows, "columns": self.columns, "text_column": self.text_column,
+            "label_column": self.label_column,
+            "summary": {"exact_duplicates": len(self.exact_duplicates), "near_duplicates": len(self.near_duplicates),
+                        "leakage": len(self.leakage), "label_issues": len(self.label_issues),
+                        "schema_failures": sum(f["count"] for f in self.schema_failures),
+                        "missing": sum(self.missing.values())},
+            "exact_duplicates": [list(p) for p in self.exact_duplicates],
+            "near_duplicates": [list(p) for p in self.near_duplicates],
+            "leakage": [list(p) for p in self.leakage],
+            "label_issues": [[int(r), _plain(g), _plain(s)] for r, g, s in self.label_issues],
+            "label_issues_checked": self.label_issues_checked, "missing": self.missing,
+            "schema_failures": self.schema_failures, "class_balance": self.class_balance,
+            "group_balance": self.group_balance, "notes": self.notes, "seconds": self.seconds,
+        }
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _normalise(text: str) -> str:
+    return _SPACE.sub(" ", text.casefold()).strip()
+
+
+def _hash64(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little", signed=True)
+
+
+def _shingles(text: str, k: int = 5) -> list[bytes]:
+    """Character k-grams of the normalised text (robust to a dropped or changed word, unlike word n-grams)."""
+    data = text.encode()
+    if len(data) <= k:
+        return [data]
+    return [data[i:i + k] for i in range(len(data) - k + 1)]
+
+
+def _check_column_types(chunk: pd.DataFrame, column: str, role: str) -> None:
+    values = chunk[column].dropna()
+    if values.empty or values.dtype != object:
+        return
+    kinds = {type(v).__name__ for v in values.head(10_000)}
+    numeric, textual = kinds & {"int", "float", "bool"}, kinds & {"str"}
+    if numeric and textual:
+        raise DataError(role, column, f"mixes numbers and text ({', '.join(sorted(kinds))})",
+                        "Make the column one type (e.g. all labels as text) and run again.")
+
+
+def audit(data: str | Path, *, text_column: str | None = None, label_column: str | None = None,
+          group_column: str | None = None, split_column: str | None = None, schema: str | Path | None = None,
+          near_threshold: float = 0.7, cosine_threshold: float = 0.995, num_perm: int = 64,
+          label_probs: np.ndarray | None = None, find_label_issues: bool = True, max_label_rows: int = 200_000,
+          chunk_rows: int = 50_000, seed: int = 0,
+          on_progress: Callable[[int, str], None] | None = None) -> AuditReport:
+    """Audit ``data`` (CSV, Parquet, JSONL or a folder of .txt files); see the module docstring.
+
+    ``text_column`` defaults to ``text`` when present; without one, every numeric column that is not the
+    label, group or split is a feature of a vector row.
+    """
+    import time
+
+    from frugalml._validate import check_positive_int
+
+    started = time.perf_counter()
+    source = open_source(data)
+    for column, role in ((text_column, "text_column"), (label_column, "label_column"),
+                         (group_column, "group_column"), (split_column, "split_column")):
+        source.require(column, role)
+    if text_column is None and "text" in source.columns:
+        text_column = "text"
+    if not 0 < near_threshold <= 1 or not 0 < cosine_threshold <= 1:
+        raise InvalidArgumentError("near_threshold", near_threshold, "must be in (0, 1]", "Use e.g. 0.8.")
+    check_positive_int(chunk_rows, "chunk_rows", maximum=10_000_000)
+    check_positive_int(num_perm, "num_perm", maximum=1024)
+    progress = on_progress or (lambda rows, message: None)
+    report = AuditReport(str(data), 0, list(source.columns), text_column, label_column)
+    constraint = _load_schema(schema) if schema is not None else None
+
+    first_seen: dict[int, int] = {}
+    bands: list[np.ndarray] = []  # per chunk: (rows, b) uint64 band hashes
+    signatures: list[np.ndarray] = []  # per chunk: (rows, num_perm) uint32 MinHash values
+    vectors: list[np.ndarray] = []
+    splits: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    texts_for_labels: list[Any] = []
+    class_counts: Counter = Counter()
+    group_counts: Counter = Counter()
+    missing: Counter = Counter()
+    feature_columns: list[str] | None = None
+    from datasketch import MinHash
+    from datasketch.lsh import _optimal_param
+
+    # bands favour recall (false-negative weight 0.9): every candidate pair is verified on its signatures
+    b, r = _optimal_param(near_threshold, num_perm, 0.1, 0.9)
+    for chunk in iter_chunks(source, chunk_rows=chunk_rows):
+        rows = chunk["_row"].to_numpy()
+        report.n_rows += len(chunk)
+        for column in source.columns:
+            n_missing = int(chunk[column].isna().sum())
+            if n_missing:
+                missing[column] += n_missing
+        if label_column:
+            _check_column_types(chunk, label_column, "label_column")
+            class_counts.update(map(str, chunk[label_column].dropna()))
+            labels.append(chunk[label_column].to_numpy())
+        if group_column:
+            group_counts.update(map(str, chunk[group_column].dropna()))
+        splits.append(chunk[split_column].astype(str).to_numpy() if split_column else np.full(len(chunk), ""))
+        if constraint is not None:
+            report.schema_failures.extend(_check_schema(constraint, chunk))
+        if text_column:
+            _check_column_types(chunk, text_column, "text_column")
+            texts = [_normalise(str(t)) if isinstance(t, str) else "" for t in chunk[text_column]]
+            keys = [t.encode() for t in texts]
+            mins = MinHash.bulk([_shingles(t) for t in texts], num_perm=num_perm, seed=seed)
+            sig = np.array([m.hashvalues for m in mins], dtype=np.uint64).astype(np.uint32)
+            signatures.append(sig)
+            bands.append(np.stack([_band_hash(sig[:, i * r:(i + 1) * r]) for i in range(b)], axis=1))
+            if label_column:
+                texts_for_labels.extend(texts)
+        else:
+            if feature_columns is None:
+                skip = {label_column, group_column, split_column, "_row"}
+                feature_columns = [c for c in chunk.columns if c not in skip and pd.api.types.is_numeric_dtype(chunk[c])]
+                if not feature_columns:
+                    raise DataError("text_column", None, "is not given and the data has no numeric feature columns",
+                                    f"Pass --text-column (columns: {', '.join(source.columns)}).")
+            matrix = chunk[feature_columns].to_numpy(dtype=np.float32, na_value=np.nan)
+            vectors.append(matrix)
+            keys = [row.tobytes() for row in np.round(matrix, 6)]
+        for row, key in zip(rows, keys):
+            h = _hash64(key)
+            earlier = first_seen.setdefault(h, int(row))
+            if earlier != row:
+                report.exact_duplicates.append((int(row), earlier))
+        progress(report.n_rows, f"{report.n_rows:,} rows read")
+
+    split_of = np.concatenate(splits)
+    exact = {r for r, _ in report.exact_duplicates}
+    if text_column:
+        report.near_duplicates = _near_text(np.concatenate(signatures), np.concatenate(bands), near_threshold, exact)
+    else:
+        report.near_duplicates = _near_vectors(np.concatenate(vectors), cosine_threshold, exact)
+    for r_, e in report.exact_duplicates:
+        if split_of[r_] != split_of[e]:
+            report.leakage.append((r_, e, f"exact: {split_of[e]} / {split_of[r_]}"))
+    for r_, e, s in report.near_duplicates:
+        if split_of[r_] != split_of[e]:
+            report.leakage.append((r_, e, f"near ({s:.2f}): {split_of[e]} / {split_of[r_]}"))
+    report.missing = dict(missing)
+    report.class_balance = dict(class_counts.most_common())
+    report.group_balance = dict(group_counts.most_common())
+    if label_column and (find_label_issues or label_probs is not None):
+        progress(report.n_rows, "looking for label issues")
+        y = np.concatenate(labels)
+        features = texts_for_labels if text_column else np.concatenate(vectors)
+        _label_issues(report, features, y, bool(text_column), label_probs, max_label_rows, seed)
+    if len(class_counts) > 1:
+        counts = list(class_counts.values())
+        if max(counts) > 10 * min(counts):
+            report.notes.append(f"class imbalance: the largest class has {max(counts) / min(counts):.0f}x the rows of "
+                                "the smallest")
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _band_hash(block: np.ndarray) -> np.ndarray:
+    """One 64-bit hash per row of a band of MinHash values (FNV-style mixing, vectorised)."""
+    h = np.full(block.shape[0], 1469598103934665603, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(block.shape[1]):
+            h = (h ^ block[:, j].astype(np.uint64)) * np.uint64(1099511628211)
+    return h
+
+
+def _near_text(sig: np.ndarray, bands: np.ndarray, threshold: float, exact: set[int]) -> list[tuple[int, int, float]]:
+    """Pairs (later row, earlier row, estimated Jaccard) whose band hashes collide in any band and whose
+    signatures agree on at least ``threshold`` of their permutations; each later row once, with its
+    most similar earlier row."""
+    best: dict[int, tuple[int, float]] = {}
+    n = sig.shape[0]
+    for j in range(bands.shape[1]):
+        order = np.argsort(bands[:, j], kind="stable")
+        keys = bands[order, j]
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        ends = np.r_[starts[1:], n]
+        for s, e in zip(starts, ends):
+            if e - s < 2:
+                continue
+            members = np.sort(order[s:e])
+            if e - s > 200:  # a huge bucket (empty or boilerplate text): compare each row with the first only
+                pairs = [(m, members[0]) for m in members[1:]]
+            else:
+                pairs = [(members[k], members[i]) for k in range(1, len(members)) for i in range(k)]
+            for later, earlier in pairs:
+                if later in exact:
+                    continue
+                sim = float(np.mean(sig[later] == sig[earlier]))
+                if sim >= threshold and sim > best.get(int(later), (0, -1.0))[1]:
+                    best[int(later)] = (int(earlier), sim)
+    return sorted((r, e, s) for r, (e, s) in best.items())
+
+
+def _near_vectors(x: np.ndarray, threshold: float, exact: set[int], block: int = 4096) -> list[tuple[int, int, float]]:
+    """Each row's most similar earlier row by cosine, kept at or above ``threshold`` (blocked matmul)."""
+    x = np.nan_to_num(x.astype(np.float32))
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    unit = x / np.maximum(norms, 1e-12)
+    out = []
+    for start in range(0, len(unit), block):
+        rows = unit[start:start + block]
+        sims = rows @ unit[: start + len(rows)].T  # against every earlier row (and this block)
+        for i in range(len(rows)):
+            row = start + i
+            if row in exact or row == 0:
+                continue
+            earlier = sims[i, :row]
+            j = int(np.argmax(earlier))
+            if earlier[j] >= threshold:
+                out.append((row, j, float(earlier[j])))
+    return out
+
+
+def _label_issues(report: AuditReport, features: Any, y: np.ndarray, is_text: bool, probs: np.ndarray | None,
+                  max_rows: int, seed: int) -> None:
+    from cleanlab.filter import find_label_issues
+    from sklearn.model_selection import cross_val_predict
+
+    keep = np.flatnonzero(pd.notna(y))
+    if len(keep) > max_rows:
+        keep = np.sort(np.random.default_rng(seed).choice(keep, size=max_rows, replace=False))
+        report.notes.append(f"label issues checked on a seeded sample of {max_rows:,} of {len(y):,} labelled rows")
+    classes, y_idx = np.unique(y[keep].astype(str), return_inverse=True)
+    if len(classes) < 2:
+        report.notes.append("label issues not checked: fewer than 2 classes")
+        return
+    if probs is None:
+        counts = np.bincount(y_idx)
+        folds = int(min(5, counts.min()))
+        if folds < 2:
+            report.notes.append("label issues not checked: a class has a single row")
+            return
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+
+        if is_text:
+            from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+
+            from sklearn.linear_model import SGDClassifier
+
+            # SGD on hashed word uni- and bigrams: seconds per fold where L-BFGS logistic regression over
+            # 2^18 features took a minute
+            model = make_pipeline(HashingVectorizer(ngram_range=(1, 2), n_features=2**18, alternate_sign=False),
+                                  TfidfTransformer(), SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=30,
+                                                                    tol=1e-4, random_state=seed))
+            x = [features[i] for i in keep]
+        else:
+            from sklearn.preprocessing import StandardScaler
+
+            x = np.nan_to_num(features[keep])
+            if len(x) <= 20_000:
+                from sklearn.svm import SVC
+
+                # An RBF SVM with libsvm's own probabilities (pairwise coupling): on planted digits noise,
+                # precision 0.92; logistic regression gave 0.63 and CalibratedClassifierCV(SVC) (one-vs-rest
+                # sigmoids, scikit-learn's suggested replacement) 0.59-0.65. scikit-learn 1.9 deprecates
+                # probability=True (removal planned in 1.11): the deprecation warning is silenced below, and
+                # the replacement is used where the parameter is gone.
+                try:
+                    svc: Any = SVC(probability=True, random_state=seed)
+                except TypeError:
+                    from sklearn.calibration import CalibratedClassifierCV
+
+                    svc = CalibratedClassifierCV(SVC(random_state=seed), cv=5)
+                model = make_pipeline(StandardScaler(), svc)
+            else:  # kernel SVMs grow quadratically with the rows
+                model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*probability.*", category=FutureWarning)
+            probs = cross_val_predict(model, x, y_idx, cv=folds, method="predict_proba")
+    else:
+        probs = np.asarray(probs, dtype=float)
+        if probs.shape != (len(y), len(classes)):
+            raise InvalidArgumentError("label_probs", f"shape {probs.shape}", f"must be (rows, classes) = "
+                                       f"({len(y)}, {len(classes)})", "Give one probability per row and class, "
+                                       "classes in sorted order.")
+        probs = probs[keep]
+    ranked = find_label_issues(y_idx, probs, return_indices_ranked_by="self_confidence")
+    report.label_issues_checked = len(keep)
+    report.label_issues = [(int(keep[i]), classes[y_idx[i]], classes[int(np.argmax(probs[i]))]) for i in ranked]
+
+
+# ----------------------------------------------------------------------------- schema
+def _load_schema(path: str | Path) -> Any:
+    """A pandera DataFrameSchema from YAML: ``columns: {name: {dtype, nullable, min, max, isin}}``."""
+    import pandera.pandas as pa
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidArgumentError("schema", str(path), "is not a file", "Pass a YAML schema (see docs/data.md).")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise InvalidArgumentError("schema", str(path), f"is not valid YAML ({exc})", "Fix the YAML.") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("columns"), dict):
+        raise InvalidArgumentError("schema", str(path), "needs a 'columns' mapping",
+                                   "Write columns: {name: {dtype: int, nullable: false, min: 0, max: 16}}.")
+    columns = {}
+    for name, spec in raw["columns"].items():
+        spec = spec or {}
+        unknown = set(spec) - {"dtype", "nullable", "min", "max", "isin"}
+        if unknown:
+            raise InvalidArgumentError(f"schema.columns.{name}", sorted(unknown)[0], "is not a known key",
+                                       "Use dtype, nullable, min, max, isin.")
+        checks = []
+        if "min" in spec:
+            checks.append(pa.Check.ge(spec["min"]))
+        if "max" in spec:
+            checks.append(pa.Check.le(spec["max"]))
+        if "isin" in spec:
+            checks.append(pa.Check.isin(spec["isin"]))
+        columns[name] = pa.Column(spec.get("dtype"), checks=checks, nullable=bool(spec.get("nullable", True)),
+                                  coerce=False)
+    return pa.DataFrameSchema(columns, strict=False)
+
+
+def _check_schema(schema: Any, chunk: pd.DataFrame) -> list[dict[str, Any]]:
+    import pandera.errors
+
+    try:
+        schema.validate(chunk, lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        out = []
+        for (column, check), group in cases.groupby(["column", "check"], dropna=False):
+            rows = [int(chunk["_row"].iloc[i]) for i in group["index"].dropna().astype(int) if i < len(chunk)]
+            out.append({"column": str(column), "check": str(check), "count": int(len(group)), "rows": rows[:10]})
+        return out
+    return []
+
+
+# ----------------------------------------------------------------------------- cleaned export
+def write_clean(report: AuditReport, out: str | Path, *, overwrite: bool = False, chunk_rows: int = 50_000) -> int:
+    """Write the input without the rows :meth:`AuditReport.rows_to_drop` names, as CSV, Parquet or JSONL
+    (by ``out``'s extension), streamed and atomically; the input is never modified. Returns rows written."""
+    from frugalml.data._read import FORMATS
+
+    source = open_source(report.data)
+    target = Path(out)
+    fmt = FORMATS.get(target.suffix.lower())
+    if fmt is None:
+        raise InvalidArgumentError("write_clean", str(out), f"has an unsupported extension {target.suffix!r}",
+                                   "Use .csv, .parquet or .jsonl.")
+    if target.resolve() == source.path.resolve():
+        raise InvalidArgumentError("write_clean", str(out), "is the input file", "Write the cleaned copy elsewhere.")
+    if target.exists() and not overwrite:
+        raise InvalidArgumentError("write_clean", str(out), "exists", "Choose a new path, or pass --overwrite.")
+    drop = report.rows_to_drop()
+    tmp = target.with_name(f".{target.name}.partial")
+    written = 0
+    writer = None
+    try:
+        with open(tmp, "wb") as handle:
+            for i, chunk in enumerate(iter_chunks(source, chunk_rows=chunk_rows)):
+                kept = chunk[~chunk["_row"].isin(drop)].drop(columns="_row")
+                written += len(kept)
+                if fmt == "csv":
+                    kept.to_csv(handle, index=False, header=i == 0)
+                elif fmt == "jsonl":
+                    handle.write(kept.to_json(orient="records", lines=True).encode())
+                else:
+                    import pyarrow as pa
+                    import pyarrow.parquet as pq
+
+                    table = pa.Table.from_pandas(kept, preserve_index=False)
+                    if writer is None:
+                        writer = pq.ParquetWriter(handle, table.schema)
+                    writer.write_table(table.cast(writer.schema))
+            if writer is not None:
+                writer.close()
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return written

@@ -1,0 +1,117 @@
+"""audit(): planted problems found, every input format, schema checks, the cleaned export, bad input."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from frugalml.data import audit, planted_digits, planted_text, write_clean
+from frugalml.errors import DataError, InvalidArgumentError
+
+
+def _pr(found: set[int], truth: set[int]) -> tuple[float, float]:
+    tp = len(found & truth)
+    return tp / max(1, len(found)), tp / max(1, len(truth))
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory: pytest.TempPathFactory):
+    p = planted_digits()
+    path = tmp_path_factory.mktemp("digits") / "digits.csv"
+    p.frame.to_csv(path, index=False)
+    return p, path, audit(path, label_column="label", split_column="split", chunk_rows=500)
+
+
+def test_planted_digit_problems_are_found(digits) -> None:
+    p, _, r = digits
+    assert r.n_rows == len(p.frame)
+    assert _pr({a for a, _ in r.exact_duplicates}, p.exact) == (1.0, 1.0)
+    precision, recall = _pr({a for a, _, _ in r.near_duplicates}, p.near)
+    assert precision >= 0.95 and recall >= 0.95
+    precision, recall = _pr({a for a, _, _ in r.label_issues}, p.flipped)
+    assert precision >= 0.8 and recall >= 0.6
+    assert _pr({a for a, _, _ in r.leakage}, p.leaked) == (1.0, 1.0)
+    assert sum(r.class_balance.values()) == r.n_rows and len(r.class_balance) == 10
+
+
+def test_planted_text_problems_are_found(tmp_path: Path) -> None:
+    p = planted_text(rows=1500)
+    path = tmp_path / "text.jsonl"
+    p.frame.to_json(path, orient="records", lines=True)
+    r = audit(path, split_column="split", find_label_issues=False, chunk_rows=400)
+    assert _pr({a for a, _ in r.exact_duplicates}, p.exact) == (1.0, 1.0)
+    precision, recall = _pr({a for a, _, _ in r.near_duplicates}, p.near)
+    assert precision >= 0.95 and recall >= 0.95
+    assert _pr({a for a, _, _ in r.leakage}, p.leaked) == (1.0, 1.0)
+
+
+def test_clean_export_never_touches_the_input(digits, tmp_path: Path) -> None:
+    _, path, r = digits
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    for name in ("clean.csv", "clean.parquet", "clean.jsonl"):
+        written = write_clean(r, tmp_path / name, chunk_rows=300)
+        assert written == r.n_rows - len(r.rows_to_drop())
+        back = pd.read_parquet(tmp_path / name) if name.endswith("parquet") else (
+            pd.read_json(tmp_path / name, lines=True) if name.endswith("jsonl") else pd.read_csv(tmp_path / name))
+        assert len(back) == written and "_row" not in back.columns
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    with pytest.raises(InvalidArgumentError, match="is the input"):
+        write_clean(r, path)
+    with pytest.raises(InvalidArgumentError, match="exists"):
+        write_clean(r, tmp_path / "clean.csv")
+
+
+def test_folder_of_text_files(tmp_path: Path) -> None:
+    for label, texts in (("pos", ["a fine day", "a fine day", "great weather today"]), ("neg", ["awful rain"])):
+        (tmp_path / label).mkdir()
+        for i, text in enumerate(texts):
+            (tmp_path / label / f"{i}.txt").write_text(text)
+    r = audit(tmp_path, label_column="label", find_label_issues=False)
+    assert r.n_rows == 4 and len(r.exact_duplicates) == 1 and r.class_balance == {"pos": 3, "neg": 1}
+
+
+def test_schema_failures_are_counted(tmp_path: Path) -> None:
+    pd.DataFrame({"x": [1, 2, 99, None], "kind": ["a", "b", "c", "a"]}).to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "schema.yaml").write_text("columns:\n  x: {min: 0, max: 10, nullable: false}\n"
+                                          "  kind: {isin: [a, b]}\n")
+    r = audit(tmp_path / "d.csv", schema=tmp_path / "schema.yaml", text_column="kind", find_label_issues=False)
+    checks = {(f["column"], f["check"]): f for f in r.schema_failures}
+    assert any(c == "x" and "less_than_or_equal_to" in k for c, k in checks)
+    assert any(c == "kind" and "isin" in k for c, k in checks)
+    assert r.missing == {"x": 1}
+    (tmp_path / "bad.yaml").write_text("columns:\n  x: {maximum: 3}\n")
+    with pytest.raises(InvalidArgumentError, match="maximum"):
+        audit(tmp_path / "d.csv", schema=tmp_path / "bad.yaml", text_column="kind")
+
+
+@pytest.mark.parametrize("content, name, kwargs, error, match", [
+    ("", "empty.csv", {}, DataError, "is empty"),
+    ("a,b\n", "header.csv", {}, DataError, "has no rows"),
+    ("text,label\nhi,1\n", "d.csv", {"label_column": "labels"}, DataError, "Available columns: text, label.*'label'"),
+    ("text,label\nhi,1\nthere,two\n", "mixed.jsonl", {"label_column": "label"}, DataError, "mixes numbers and text"),
+    ("x", "d.xlsx", {}, InvalidArgumentError, "unsupported extension"),
+    (b"\x00\xff\xfe garbage", "bad.parquet", {}, DataError, "cannot be read as parquet"),
+])
+def test_bad_input_is_one_clear_error(tmp_path: Path, content, name: str, kwargs: dict, error: type,
+                                      match: str) -> None:
+    path = tmp_path / name
+    if name == "mixed.jsonl":
+        path.write_text('{"text": "hi", "label": 1}\n{"text": "there", "label": "two"}\n')
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(error, match=match):
+        audit(path, **kwargs)
+
+
+def test_cli_audit_and_usage_errors(cli, digits, tmp_path: Path) -> None:
+    _, path, _ = digits
+    code, out, _ = cli(["data", "audit", str(path), "--label-column", "label", "--split-column", "split",
+                        "--write-clean", str(tmp_path / "c.parquet")])
+    assert code == 0 and "exact duplicates" in out and "wrote" in out
+    code, _, err = cli(["data", "audit", str(path), "--label-column", "lable"])
+    assert code == 2 and "Did you mean 'label'" in err and "Traceback" not in err
