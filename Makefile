@@ -32,6 +32,7 @@ bench: install
 	$(PY) benchmarks/subgroup_gate.py
 	$(PY) benchmarks/search_efficiency.py
 	$(PY) benchmarks/scaling_sweep.py
+	$(PY) benchmarks/data_audit.py
 
 clean:
 	rm -rf $(VENV) .frugal .pytest_cache frugal-out

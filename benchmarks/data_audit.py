@@ -73,13 +73,14 @@ def million(tmp: Path, rows: int) -> dict[str, object]:
     path = tmp / "million.parquet"
     frame.to_parquet(path, row_group_size=50_000)
     del frame, text
-    code = ("import json, resource, sys, time; from frugalml.data import audit; t = time.perf_counter(); "
+    code = ("import json, logging, resource, sys, time; from frugalml.data import audit; "
+            "logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s'); t = time.perf_counter(); "
             f"r = audit({str(path)!r}, label_column='label', split_column='split'); "
             "s = r.to_dict()['summary']; s['seconds'] = time.perf_counter() - t; "
             "s['peak_rss_bytes'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024; "
             "s['label_issues_checked'] = r.label_issues_checked; print(json.dumps(s))")
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result.update({"rows": rows, "file_bytes": path.stat().st_size, "wall_seconds": time.perf_counter() - started,
                    "peak_rss_gib": result["peak_rss_bytes"] / 2**30})

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from frugalml.data._read import Source, iter_chunks, open_source
+from frugalml.data._read import iter_chunks, open_source
 from frugalml.errors import DataError, InvalidArgumentError
 
 __all__ = ["AuditReport", "audit"]
@@ -137,6 +137,11 @@ def audit(data: str | Path, *, text_column: str | None = None, label_column: str
     from frugalml._validate import check_positive_int
 
     started = time.perf_counter()
+    _require("datasketch")
+    if label_column and (find_label_issues or label_probs is not None):
+        _require("cleanlab")
+    if schema is not None:
+        _require("pandera")
     source = open_source(data)
     for column, role in ((text_column, "text_column"), (label_column, "label_column"),
                          (group_column, "group_column"), (split_column, "split_column")):
@@ -157,7 +162,7 @@ def audit(data: str | Path, *, text_column: str | None = None, label_column: str
     vectors: list[np.ndarray] = []
     splits: list[np.ndarray] = []
     labels: list[np.ndarray] = []
-    texts_for_labels: list[Any] = []
+    sample = _Reservoir(max_label_rows, seed)  # (row, text) kept for the label model: bounded memory
     class_counts: Counter = Counter()
     group_counts: Counter = Counter()
     missing: Counter = Counter()
@@ -187,12 +192,14 @@ def audit(data: str | Path, *, text_column: str | None = None, label_column: str
             _check_column_types(chunk, text_column, "text_column")
             texts = [_normalise(str(t)) if isinstance(t, str) else "" for t in chunk[text_column]]
             keys = [t.encode() for t in texts]
-            mins = MinHash.bulk([_shingles(t) for t in texts], num_perm=num_perm, seed=seed)
-            sig = np.array([m.hashvalues for m in mins], dtype=np.uint64).astype(np.uint32)
+            # MinHash in slices: a chunk's shingles at once would be millions of small bytes objects
+            sig = np.concatenate([np.array([m.hashvalues for m in MinHash.bulk(
+                [_shingles(t) for t in texts[i:i + 2000]], num_perm=num_perm, seed=seed)], dtype=np.uint64)
+                .astype(np.uint32) for i in range(0, len(texts), 2000)])
             signatures.append(sig)
             bands.append(np.stack([_band_hash(sig[:, i * r:(i + 1) * r]) for i in range(b)], axis=1))
             if label_column:
-                texts_for_labels.extend(texts)
+                sample.offer(rows, texts)
         else:
             if feature_columns is None:
                 skip = {label_column, group_column, split_column, "_row"}
@@ -210,10 +217,17 @@ def audit(data: str | Path, *, text_column: str | None = None, label_column: str
                 report.exact_duplicates.append((int(row), earlier))
         progress(report.n_rows, f"{report.n_rows:,} rows read")
 
+    log.info("audit: %d rows read, %d exact duplicates (%.1f s)", report.n_rows, len(report.exact_duplicates),
+             time.perf_counter() - started)
+    progress(report.n_rows, "looking for near duplicates")
     split_of = np.concatenate(splits)
     exact = {r for r, _ in report.exact_duplicates}
     if text_column:
-        report.near_duplicates = _near_text(np.concatenate(signatures), np.concatenate(bands), near_threshold, exact)
+        sig_all, bands_all = np.concatenate(signatures), np.concatenate(bands)
+        signatures.clear()
+        bands.clear()
+        report.near_duplicates = _near_text(sig_all, bands_all, near_threshold, exact)
+        del sig_all, bands_all
     else:
         report.near_duplicates = _near_vectors(np.concatenate(vectors), cosine_threshold, exact)
     for r_, e in report.exact_duplicates:
@@ -222,14 +236,20 @@ def audit(data: str | Path, *, text_column: str | None = None, label_column: str
     for r_, e, s in report.near_duplicates:
         if split_of[r_] != split_of[e]:
             report.leakage.append((r_, e, f"near ({s:.2f}): {split_of[e]} / {split_of[r_]}"))
+    log.info("audit: %d near duplicates (%.1f s)", len(report.near_duplicates), time.perf_counter() - started)
     report.missing = dict(missing)
     report.class_balance = dict(class_counts.most_common())
     report.group_balance = dict(group_counts.most_common())
     if label_column and (find_label_issues or label_probs is not None):
         progress(report.n_rows, "looking for label issues")
         y = np.concatenate(labels)
-        features = texts_for_labels if text_column else np.concatenate(vectors)
-        _label_issues(report, features, y, bool(text_column), label_probs, max_label_rows, seed)
+        if text_column:
+            rows_, texts_ = sample.items()
+            rows_, features = rows_, texts_
+        else:
+            rows_, features = None, np.concatenate(vectors)
+        _label_issues(report, features, y, bool(text_column), label_probs, max_label_rows, seed, sampled_rows=rows_)
+        log.info("audit: %d label issues (%.1f s)", len(report.label_issues), time.perf_counter() - started)
     if len(class_counts) > 1:
         counts = list(class_counts.values())
         if max(counts) > 10 * min(counts):
@@ -237,6 +257,13 @@ def audit(data: str | Path, *, text_column: str | None = None, label_column: str
                                 "the smallest")
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _require(module: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise InvalidArgumentError("data", module, f"{module} is not installed", "Run: pip install 'frugalml[data]'.")
 
 
 def _band_hash(block: np.ndarray) -> np.ndarray:
@@ -259,20 +286,24 @@ def _near_text(sig: np.ndarray, bands: np.ndarray, threshold: float, exact: set[
         keys = bands[order, j]
         starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
         ends = np.r_[starts[1:], n]
-        for s, e in zip(starts, ends):
-            if e - s < 2:
-                continue
+        shared = ends - starts >= 2  # buckets with more than one row: the only ones that hold pairs
+        for s, e in zip(starts[shared], ends[shared]):
             members = np.sort(order[s:e])
-            if e - s > 200:  # a huge bucket (empty or boilerplate text): compare each row with the first only
-                pairs = [(m, members[0]) for m in members[1:]]
+            if len(members) > 200:  # a huge bucket (empty or boilerplate text): each row against the first only
+                sims = np.mean(sig[members[1:]] == sig[members[0]], axis=1)
+                pairs = [(int(m), int(members[0]), float(v)) for m, v in zip(members[1:], sims)]
             else:
-                pairs = [(members[k], members[i]) for k in range(1, len(members)) for i in range(k)]
-            for later, earlier in pairs:
+                block = sig[members]
+                sims = np.mean(block[:, None, :] == block[None, :, :], axis=2)  # (m, m) signature agreement
+                np.fill_diagonal(sims, -1.0)
+                sims = np.tril(sims, -1) - np.triu(np.ones_like(sims))  # only earlier rows (lower triangle)
+                k = np.argmax(sims, axis=1)
+                pairs = [(int(members[i]), int(members[k[i]]), float(sims[i, k[i]])) for i in range(1, len(members))]
+            for later, earlier, sim in pairs:
                 if later in exact:
                     continue
-                sim = float(np.mean(sig[later] == sig[earlier]))
-                if sim >= threshold and sim > best.get(int(later), (0, -1.0))[1]:
-                    best[int(later)] = (int(earlier), sim)
+                if sim >= threshold and sim > best.get(later, (0, -1.0))[1]:
+                    best[later] = (earlier, sim)
     return sorted((r, e, s) for r, (e, s) in best.items())
 
 
@@ -296,15 +327,49 @@ def _near_vectors(x: np.ndarray, threshold: float, exact: set[int], block: int =
     return out
 
 
+class _Reservoir:
+    """A uniform sample of at most ``k`` (row, item) pairs from a stream (Algorithm R, seeded)."""
+
+    def __init__(self, k: int, seed: int) -> None:
+        self.k, self.seen = k, 0
+        self.rng = np.random.default_rng(seed)
+        self.rows: list[int] = []
+        self.values: list[Any] = []
+
+    def offer(self, rows: np.ndarray, values: list[Any]) -> None:
+        for row, value in zip(rows, values):
+            if len(self.rows) < self.k:
+                self.rows.append(int(row))
+                self.values.append(value)
+            else:
+                j = int(self.rng.integers(0, self.seen + 1))
+                if j < self.k:
+                    self.rows[j], self.values[j] = int(row), value
+            self.seen += 1
+
+    def items(self) -> tuple[np.ndarray, list[Any]]:
+        order = np.argsort(self.rows)
+        return np.array(self.rows, dtype=np.int64)[order], [self.values[i] for i in order]
+
+
 def _label_issues(report: AuditReport, features: Any, y: np.ndarray, is_text: bool, probs: np.ndarray | None,
-                  max_rows: int, seed: int) -> None:
+                  max_rows: int, seed: int, *, sampled_rows: np.ndarray | None = None) -> None:
+    """``features``: per row of the input (vectors), or per row of ``sampled_rows`` (texts, a reservoir)."""
     from cleanlab.filter import find_label_issues
     from sklearn.model_selection import cross_val_predict
 
-    keep = np.flatnonzero(pd.notna(y))
-    if len(keep) > max_rows:
-        keep = np.sort(np.random.default_rng(seed).choice(keep, size=max_rows, replace=False))
-        report.notes.append(f"label issues checked on a seeded sample of {max_rows:,} of {len(y):,} labelled rows")
+    labelled = pd.notna(y)
+    if sampled_rows is not None:
+        keep = sampled_rows[labelled[sampled_rows]]
+        by_row = dict(zip(sampled_rows.tolist(), features))
+        features = by_row
+    else:
+        keep = np.flatnonzero(labelled)
+        if len(keep) > max_rows:
+            keep = np.sort(np.random.default_rng(seed).choice(keep, size=max_rows, replace=False))
+    if len(keep) < int(labelled.sum()):
+        report.notes.append(f"label issues checked on a seeded sample of {len(keep):,} of {int(labelled.sum()):,} "
+                            "labelled rows")
     classes, y_idx = np.unique(y[keep].astype(str), return_inverse=True)
     if len(classes) < 2:
         report.notes.append("label issues not checked: fewer than 2 classes")
@@ -320,15 +385,15 @@ def _label_issues(report: AuditReport, features: Any, y: np.ndarray, is_text: bo
 
         if is_text:
             from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
-
             from sklearn.linear_model import SGDClassifier
 
-            # SGD on hashed word uni- and bigrams: seconds per fold where L-BFGS logistic regression over
-            # 2^18 features took a minute
-            model = make_pipeline(HashingVectorizer(ngram_range=(1, 2), n_features=2**18, alternate_sign=False),
-                                  TfidfTransformer(), SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=30,
-                                                                    tol=1e-4, random_state=seed))
-            x = [features[i] for i in keep]
+            # Vectorised once (hashing is stateless; the IDF weights use no labels), then SGD logistic
+            # regression per fold: seconds where re-vectorising per fold, or L-BFGS over 2^18 features, took minutes
+            hashed = HashingVectorizer(ngram_range=(1, 2), n_features=2**18, alternate_sign=False).transform(
+                [features[i] for i in keep])
+            x = TfidfTransformer().fit_transform(hashed)
+            del hashed
+            model = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=30, tol=1e-4, random_state=seed)
         else:
             from sklearn.preprocessing import StandardScaler
 
