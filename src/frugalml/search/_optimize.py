@@ -13,7 +13,8 @@ The flow (DESIGN.md, "the main flow"):
    compressed, evaluated and profiled, locally or as a Ray task;
 5. the Pareto front of quality vs cost; among the candidates that meet every budget the context's
    priority picks (lowest cost, then best quality); the chosen recipe is rebuilt, saved as an
-   artifact, re-measured from disk and gated; ``summary.json`` and ``report.html`` go beside it.
+   artifact, re-measured from disk and gated; the original and the chosen model are profiled in
+   full for the report; ``summary.json``, ``report.html`` and ``MODEL_CARD.md`` go beside it.
 """
 
 from __future__ import annotations
@@ -567,9 +568,14 @@ def _save(result: SearchResult, config: FrugalConfig, out: Path, store: Any,
         progress({"done": total, "total": total, "message": "gating the saved model", "best": None})
         result.verdict = gate(model_dir, config, store=store, evaluator=runner.evaluator)
         _profile_for_report(result, config, runner, model_dir, store, progress)
-    from frugalml.measure.energy import default_carbon_intensity
+    from frugalml.errors import FrugalError
+    from frugalml.measure.energy import default_carbon_intensity, world_average_g_per_kwh
 
-    g_per_kwh, where = default_carbon_intensity()
+    try:
+        g_per_kwh, where = default_carbon_intensity()
+    except FrugalError as exc:  # a bad $FRUGAL_REGION must not lose a finished search
+        log.warning("CO2e uses the world average: %s", exc)
+        g_per_kwh, where = world_average_g_per_kwh(), "world-average ($FRUGAL_REGION not recognised)"
     result.carbon = {"g_per_kwh": g_per_kwh, "source": where}
     (out / "summary.json").write_text(json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n")
     from frugalml.report import write_model_card, write_search_report
