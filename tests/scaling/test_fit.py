@@ -70,7 +70,7 @@ def test_power_law_needs_more_points_than_constants() -> None:
         fit_power_law([1e6, 1e7, 1e8], [3.0, 2.5, 2.2], n_boot=0)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.floats(allow_nan=True, allow_infinity=True), st.floats(allow_nan=True),
                           st.floats(allow_nan=True)), min_size=0, max_size=8))
 def test_points_validate_or_fail_with_one_named_error(rows: list) -> None:

@@ -69,10 +69,12 @@ def points_from_arrays(n_params: Sequence[float] | None, n_tokens: Sequence[floa
                             "Give one value per run.")
         return arr
 
+    given = {"params": n_params is not None, "tokens": n_tokens is not None, "flops": flops is not None}
     n_params, n_tokens, flops_arr = column(n_params, "params"), column(n_tokens, "tokens"), column(flops, "flops")
-    for name, arr, required in (("loss", loss_arr, True), ("params", n_params, False), ("tokens", n_tokens, False),
-                                ("flops", flops_arr, False)):
-        bad_nan = np.flatnonzero(~np.isfinite(arr)) if required or not np.isnan(arr).all() else np.array([], int)
+    # a column that was given must be complete; one that was not given is absent (all NaN)
+    for name, arr, required in (("loss", loss_arr, True), ("params", n_params, given["params"]),
+                                ("tokens", n_tokens, given["tokens"]), ("flops", flops_arr, given["flops"])):
+        bad_nan = np.flatnonzero(~np.isfinite(arr)) if required else np.array([], int)
         if bad_nan.size:
             raise DataError(name, f"row {int(bad_nan[0])}", f"is not a finite number ({bad_nan.size} row(s): "
                             f"{', '.join(map(str, bad_nan[:5].tolist()))})", "Drop or fix those runs; a NaN loss "
