@@ -85,6 +85,9 @@ def test_schema_failures_are_counted(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("columns:\n  x: {maximum: 3}\n")
     with pytest.raises(InvalidArgumentError, match="maximum"):
         audit(tmp_path / "d.csv", schema=tmp_path / "bad.yaml", text_column="kind")
+    (tmp_path / "dtype.yaml").write_text("columns:\n  x: {dtype: integr}\n")
+    with pytest.raises(InvalidArgumentError, match="schema.columns.x.*not a valid column schema"):
+        audit(tmp_path / "d.csv", schema=tmp_path / "dtype.yaml", text_column="kind")
 
 
 @pytest.mark.parametrize("content, name, kwargs, error, match", [

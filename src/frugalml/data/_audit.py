@@ -5,7 +5,7 @@
 - **near duplicates**: text rows get a MinHash signature (datasketch, character 5-grams, 64 permutations);
   signatures are banded as datasketch's LSH would band them for the threshold, but the bands are kept
   as numpy arrays and collisions found by sorting (datasketch's in-memory ``MinHashLSH`` keeps a Python
-  set per bucket, about 1.5 GB at a million rows); each candidate pair is kept when its estimated
+  set per bucket: tens of Python objects per row); each candidate pair is kept when its estimated
   Jaccard similarity reaches the threshold. Vector rows: cosine similarity to the nearest earlier row;
 - **leakage**: exact or near duplicates whose rows sit in different splits (train vs test);
 - **label issues**: cleanlab's ``find_label_issues`` on out-of-fold predicted probabilities (5-fold:
@@ -462,8 +462,12 @@ def _load_schema(path: str | Path) -> Any:
             checks.append(pa.Check.le(spec["max"]))
         if "isin" in spec:
             checks.append(pa.Check.isin(spec["isin"]))
-        columns[name] = pa.Column(spec.get("dtype"), checks=checks, nullable=bool(spec.get("nullable", True)),
-                                  coerce=False)
+        try:
+            columns[name] = pa.Column(spec.get("dtype"), checks=checks, nullable=bool(spec.get("nullable", True)),
+                                      coerce=False)
+        except (TypeError, ValueError) as exc:  # an unknown dtype name, a check of the wrong kind
+            raise InvalidArgumentError(f"schema.columns.{name}", spec, f"is not a valid column schema ({exc})",
+                                       "Use a dtype such as int64, float64, str, bool, and numbers for min / max.") from None
     return pa.DataFrameSchema(columns, strict=False)
 
 

@@ -13,6 +13,7 @@ import json
 import logging
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -99,27 +100,28 @@ def cpu_model_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def _best_rate(fn: Callable[[], object], work: float, *, warmup: int = 3, repeats: int = 7) -> float:
+    """The best ``work`` per second over ``repeats`` timed calls of ``fn`` after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = max(best, work / (time.perf_counter() - start))
+    return best
+
+
 def _probe(threads: int) -> tuple[float, float]:
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         n = 2048
         a, b = torch.randn(n, n), torch.randn(n, n)
-        for _ in range(3):
-            torch.mm(a, b)
-        best_flops = 0.0
-        for _ in range(7):
-            start = time.perf_counter()
-            torch.mm(a, b)
-            best_flops = max(best_flops, 2 * n**3 / (time.perf_counter() - start))
+        best_flops = _best_rate(lambda: torch.mm(a, b), 2 * n**3)
         # 64 MiB per buffer: far beyond the last-level cache, so the copy streams from DRAM.
         src, dst = torch.randn(16 * 1024 * 1024), torch.empty(16 * 1024 * 1024)
-        dst.copy_(src)
-        best_bw = 0.0
-        for _ in range(7):
-            start = time.perf_counter()
-            dst.copy_(src)
-            best_bw = max(best_bw, 2 * src.numel() * 4 / (time.perf_counter() - start))  # read + write
+        best_bw = _best_rate(lambda: dst.copy_(src), 2 * src.numel() * 4, warmup=1)  # bytes read + written
         return best_flops, best_bw
     finally:
         torch.set_num_threads(previous)
@@ -143,14 +145,7 @@ def _probe_int8(threads: int) -> float:
     session = ort.InferenceSession(model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
     feed = {"A": rng.integers(0, 255, (n, n), dtype=np.uint8), "B": rng.integers(-128, 127, (n, n), dtype=np.int8)}
-    for _ in range(3):
-        session.run(None, feed)
-    best = 0.0
-    for _ in range(7):
-        start = time.perf_counter()
-        session.run(None, feed)
-        best = max(best, 2 * n**3 / (time.perf_counter() - start))
-    return best
+    return _best_rate(lambda: session.run(None, feed), 2 * n**3)
 
 
 def probe_cpu(threads: int) -> DeviceSpec:

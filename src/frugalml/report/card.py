@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from frugalml._cache import atomic_write_bytes
 from frugalml.report._source import load_source
 
 __all__ = ["TODO", "model_card", "write_model_card"]
@@ -207,8 +208,5 @@ def write_model_card(target: dict[str, Any] | int | str | Path, path: str | Path
     out = Path(path)
     if out.is_dir():
         raise InvalidArgumentError("output", str(out), "is a directory", "Pass a file path such as MODEL_CARD.md.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(model_card(summary, run=run), encoding="utf-8")
-    tmp.replace(out)
+    atomic_write_bytes(out, model_card(summary, run=run).encode("utf-8"))
     return out

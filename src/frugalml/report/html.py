@@ -7,7 +7,7 @@ distributions and throughput per batch size; the per-layer roofline; quality by 
 after; energy and CO2e; every candidate's recipe; the environment.
 
 ``plotly`` chooses how the page gets plotly.js: ``"inline"`` embeds it (a file that opens offline,
-about 4.6 MB), or a URL (the UI serves it once from ``/static``). Nothing is ever fetched from a CDN.
+about 5 MB), or a URL (the UI serves it once from ``/static``). Nothing is ever fetched from a CDN.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from frugalml._cache import atomic_write_bytes
 from frugalml.report import _figures as F
 from frugalml.report._source import ReportSource, load_source
 
@@ -403,11 +404,7 @@ def write_report(target: int | str | Path, path: str | Path | None = None, *, st
         from frugalml.errors import InvalidArgumentError
 
         raise InvalidArgumentError("output", str(out), "is a directory", "Pass a file path such as report.html.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    text = render_report(source)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)  # a reader never sees half a report
+    atomic_write_bytes(out, render_report(source).encode("utf-8"))  # a reader never sees half a report
     return out
 
 
@@ -415,7 +412,5 @@ def write_search_report(result: Any, path: str | Path) -> Path:
     """Write the report of a SearchResult (or its ``to_dict()``) to ``path``."""
     summary = result if isinstance(result, dict) else result.to_dict()
     out = Path(path)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(render_search(summary), encoding="utf-8")
-    tmp.replace(out)
+    atomic_write_bytes(out, render_search(summary).encode("utf-8"))
     return out

@@ -108,9 +108,10 @@ def sweep_run_report(result: dict[str, Any], *, plotly: str = "inline", nav: str
 
 def write_scaling_report(points: Points, fit: Fit | None, path: str | Path) -> Path:
     """Write the scaling report (offline HTML) for ``points`` and their ``fit``."""
+    from frugalml._cache import atomic_write_bytes
+
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_scaling_report(points, fit), encoding="utf-8")
+    atomic_write_bytes(out, render_scaling_report(points, fit).encode("utf-8"))
     return out
 
 
