@@ -33,6 +33,8 @@ bench: install
 	$(PY) benchmarks/search_efficiency.py
 	$(PY) benchmarks/scaling_sweep.py
 	$(PY) benchmarks/data_audit.py
+	$(PY) benchmarks/data_active.py
+	$(PY) benchmarks/data_pruning.py
 
 clean:
 	rm -rf $(VENV) .frugal .pytest_cache frugal-out

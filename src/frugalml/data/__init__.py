@@ -1,12 +1,13 @@
-"""Data efficiency: audit datasets (duplicates, leakage, label issues, schema, balance) (``frugal data``).
+"""Data efficiency (``frugal data``): audit datasets (duplicates, leakage, label issues, schema, balance),
+choose the rows worth labelling (active learning) and prune training data to its informative fraction."""
 
-Active learning (:mod:`frugalml.data._active`: strategies and a simulation) has its building blocks and
-tests but no CLI or benchmark yet; data pruning is not built.
-"""
-
+from frugalml.data._active import STRATEGIES, ALResult, Selection, select, simulate_al
 from frugalml.data._audit import AuditReport, audit, write_clean
 from frugalml.data._planted import Planted, planted_digits, planted_text
+from frugalml.data._prune import PRUNE_METHODS, PruneResult, prune_data
 from frugalml.data._read import Source, iter_chunks, open_source
+from frugalml.data._write import write_rows
 
-__all__ = ["AuditReport", "Planted", "Source", "audit", "iter_chunks", "open_source", "planted_digits", "planted_text",
-           "write_clean"]
+__all__ = ["PRUNE_METHODS", "STRATEGIES", "ALResult", "AuditReport", "Planted", "PruneResult", "Selection", "Source",
+           "audit", "iter_chunks", "open_source", "planted_digits", "planted_text", "prune_data", "select",
+           "simulate_al", "write_clean", "write_rows"]

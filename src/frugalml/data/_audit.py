@@ -380,45 +380,14 @@ def _label_issues(report: AuditReport, features: Any, y: np.ndarray, is_text: bo
         if folds < 2:
             report.notes.append("label issues not checked: a class has a single row")
             return
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
+        from frugalml.data._quick import quick_classifier, quiet, text_features
 
-        if is_text:
-            from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
-            from sklearn.linear_model import SGDClassifier
-
-            # Vectorised once (hashing is stateless; the IDF weights use no labels), then SGD logistic
-            # regression per fold: seconds where re-vectorising per fold, or L-BFGS over 2^18 features, took minutes
-            hashed = HashingVectorizer(ngram_range=(1, 2), n_features=2**18, alternate_sign=False).transform(
-                [features[i] for i in keep])
-            x = TfidfTransformer().fit_transform(hashed)
-            del hashed
-            model = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=30, tol=1e-4, random_state=seed)
-        else:
-            from sklearn.preprocessing import StandardScaler
-
-            x = np.nan_to_num(features[keep])
-            if len(x) <= 20_000:
-                from sklearn.svm import SVC
-
-                # An RBF SVM with libsvm's own probabilities (pairwise coupling): on planted digits noise,
-                # precision 0.92; logistic regression gave 0.63 and CalibratedClassifierCV(SVC) (one-vs-rest
-                # sigmoids, scikit-learn's suggested replacement) 0.59-0.65. scikit-learn 1.9 deprecates
-                # probability=True (removal planned in 1.11): the deprecation warning is silenced below, and
-                # the replacement is used where the parameter is gone.
-                try:
-                    svc: Any = SVC(probability=True, random_state=seed)
-                except TypeError:
-                    from sklearn.calibration import CalibratedClassifierCV
-
-                    svc = CalibratedClassifierCV(SVC(random_state=seed), cv=5)
-                model = make_pipeline(StandardScaler(), svc)
-            else:  # kernel SVMs grow quadratically with the rows
-                model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*probability.*", category=FutureWarning)
+        # Text is vectorised once (hashing is stateless; the IDF weights use no labels), then each fold
+        # fits SGD logistic regression: seconds where re-vectorising per fold, or L-BFGS over 2^18
+        # features, took minutes
+        x = text_features([features[i] for i in keep]) if is_text else np.nan_to_num(features[keep])
+        model = quick_classifier("text" if is_text else "vectors", len(keep), seed)
+        with quiet():
             probs = cross_val_predict(model, x, y_idx, cv=folds, method="predict_proba")
     else:
         probs = np.asarray(probs, dtype=float)
