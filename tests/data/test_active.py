@@ -142,6 +142,10 @@ def test_simulation_reaches_the_target_and_is_recorded(store_url: str) -> None:
     assert run.kind == "simulate-al" and run.status == "succeeded"
     assert run.result["labels_needed"]["margin"] == r.labels_needed["margin"]
     assert {(m.name, m.source) for m in run.measurements} >= {("labels_needed", "margin"), ("labels_needed", "random")}
+    from frugalml.report.html import render_run
+
+    page = render_run(run, plotly="/static/plotly.min.js")
+    assert "fig-al-curves" in page and "Labels needed to reach" in page
 
 
 def test_simulation_bad_input() -> None:

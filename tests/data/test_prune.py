@@ -71,6 +71,10 @@ def test_prune_keeps_evaluates_and_records(blobs_csv: Path, store_url: str) -> N
     run = open_store(store_url).get_run(r.run_id)
     assert run.kind == "prune-data" and run.status == "succeeded" and run.result["kept_rows"] == {"0.25": 38, "0.5": 75}
     assert ("accuracy@0.5", "el2n") in {(m.name, m.source) for m in run.measurements}
+    from frugalml.report.html import render_run
+
+    page = render_run(run, plotly="/static/plotly.min.js")
+    assert "fig-prune" in page and "Accuracy by fraction kept" in page
 
 
 def test_prune_on_text_and_by_split_column(tmp_path: Path) -> None:

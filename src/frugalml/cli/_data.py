@@ -113,7 +113,10 @@ def select_command(
 ) -> None:
     """Choose the BUDGET unlabelled rows most worth labelling next."""
     from frugalml.data import select, write_rows
+    from frugalml.data._write import check_out
 
+    if out is not None:
+        check_out(out, overwrite=overwrite)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console,
                   transient=True) as bar:
         bar.add_task(f"choosing {budget} rows by {strategy}")
@@ -208,7 +211,10 @@ def prune_data_command(
 ) -> None:
     """Score training rows early in training and keep the informative fraction."""
     from frugalml.data import prune_data, write_rows
+    from frugalml.data._write import check_out
 
+    if out is not None:
+        check_out(out, overwrite=overwrite)
     fractions = list(keep) if keep else [0.5]
     with _bar() as bar:
         task = bar.add_task("scoring", total=None)

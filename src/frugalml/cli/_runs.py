@@ -26,6 +26,15 @@ def _headline(run: RunRecord) -> str:
     chosen = result.get("chosen")
     if chosen:
         return f"{chosen.get('recipe_text') or '(unchanged)'}: {chosen['quality']:.4g}, {chosen['cost']:.4g}"
+    if run.kind == "simulate-al" and result.get("savings_vs_random"):
+        saved = {k: v for k, v in result["savings_vs_random"].items() if v is not None}
+        if saved:
+            best = max(saved, key=saved.get)
+            return f"{best}: {saved[best]:.0%} fewer labels than random"
+    if run.kind == "prune-data" and result.get("kept_rows"):
+        accuracy = result.get("accuracy", {}).get(result.get("method"), {})
+        return ", ".join(f"keep {float(k):.0%}" + (f": {accuracy[k]['mean']:.4f}" if k in accuracy else "")
+                         for k in result["kept_rows"])
     result = result.get("verdict") if isinstance(result.get("verdict"), dict) else result
     if "passed" in result:
         return "pass" if result["passed"] else "fail: " + ", ".join(result.get("failed", []))

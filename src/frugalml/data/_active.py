@@ -368,7 +368,7 @@ def simulate_al(data: str | Any, *, label_column: str, text_column: str | None =
               "split_column": split_column, "test_fraction": test_fraction if split_column is None else None,
               "strategies": list(strategies), "seeds": list(seeds), "initial": initial, "batch": batch,
               "max_labels": max_labels, "target_fraction": target_fraction, "train_rows": int(len(train)),
-              "test_rows": int(len(test)), "model": ld.kind}
+              "test_rows": int(len(test)), "features": ld.kind}
     run = None
     if record:
         from frugalml.measure.env import fingerprint

@@ -10,9 +10,21 @@ from typing import Any
 
 from frugalml.errors import InvalidArgumentError
 
-__all__ = ["write_rows"]
+__all__ = ["check_out", "write_rows"]
 
 _FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}
+
+
+def check_out(out: str | Path, *, overwrite: bool = False) -> Path:
+    """``out`` as a Path, refused (before any work is done) for an unsupported extension or an existing
+    file without ``overwrite``."""
+    target = Path(out)
+    if target.suffix.lower() not in _FORMATS:
+        raise InvalidArgumentError("out", str(out), f"has an unsupported extension {target.suffix!r}",
+                                   "Use .csv, .parquet or .jsonl.")
+    if target.exists() and not overwrite:
+        raise InvalidArgumentError("out", str(out), "exists", "Choose a new path, or pass --overwrite.")
+    return target
 
 
 def write_rows(data: str | Any, rows: Sequence[int], out: str | Path, *, extra: dict[str, Sequence[Any]] | None = None,
@@ -22,13 +34,8 @@ def write_rows(data: str | Any, rows: Sequence[int], out: str | Path, *, extra: 
     appears whole or not at all; the input is never modified. Returns the rows written."""
     from frugalml.datasets import Dataset, load_dataset
 
-    target = Path(out)
-    fmt = _FORMATS.get(target.suffix.lower())
-    if fmt is None:
-        raise InvalidArgumentError("out", str(out), f"has an unsupported extension {target.suffix!r}",
-                                   "Use .csv, .parquet or .jsonl.")
-    if target.exists() and not overwrite:
-        raise InvalidArgumentError("out", str(out), "exists", "Choose a new path, or pass --overwrite.")
+    target = check_out(out, overwrite=overwrite)
+    fmt = _FORMATS[target.suffix.lower()]
     dataset = data if isinstance(data, Dataset) else load_dataset(data, text_column=text_column,
                                                                   label_column=label_column)
     if not isinstance(data, Dataset) and not str(data).startswith("zoo:") and target.resolve() == Path(data).resolve():

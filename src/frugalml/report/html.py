@@ -356,6 +356,9 @@ def render_run(run: Any, *, plotly: str = "inline", nav: str = "") -> str:
             f"{esc(run.created.strftime('%Y-%m-%d %H:%M:%S UTC'))}, {fmt(run.duration_s, '.1f')} s.</p>"]
     if run.error:
         body.append(f"<p class='note fail'>{esc(run.error)}</p>")
+    from frugalml.data._report import data_run_sections
+
+    body.extend(data_run_sections(run))
     if run.measurements:
         body.append(_section("Measurements", "measurements", table(
             ["name", "batch", "value", "unit", "device", "source"],
