@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from frugalml.errors import InvalidArgumentError
 from frugalml.ui import create_app
-from frugalml.ui._serve import check_bind
+from frugalml._net import check_bind
 
 
 @pytest.fixture(scope="module")

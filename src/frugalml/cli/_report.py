@@ -49,7 +49,7 @@ def ui_command(
 ) -> None:
     """Browse the store in a local web app: runs, reports, comparisons, cost of experimentation."""
     from frugalml.ui import serve
-    from frugalml.ui._serve import check_bind
+    from frugalml._net import check_bind
 
     check_bind(host, port)
     console.print(f"frugal ui on http://{host}:{port}/ (Ctrl-C to stop)")

@@ -1,0 +1,109 @@
+"""A model as the server sees it: validated inputs in, JSON-ready answers out, one batch at a time.
+
+Classification outputs are logits; the server answers the arg-max class with its softmax probability
+(and every class's, on request). Regression answers the value; embedding models answer vectors (and
+refuse /v1/predict, as classifiers refuse /v1/embed: one clear 400 each).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from frugalml.errors import InvalidArgumentError
+
+__all__ = ["InputError", "ServedModel", "softmax"]
+
+log = logging.getLogger(__name__)
+
+
+class InputError(ValueError):
+    """A request's inputs do not fit the model (answered 422 with this message)."""
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class ServedModel:
+    """A loaded model (zoo name, directory, artifact or .onnx file) and how to run and answer for it."""
+
+    def __init__(self, spec: str, *, runtime: str | None = None, role: str = "primary") -> None:
+        from frugalml.models import load_model
+
+        self.spec = spec
+        self.role = role
+        self.handle = load_model(spec)
+        if self.handle.task is None:
+            raise InvalidArgumentError("model", spec, "has no task (classification, regression or embedding)",
+                                       "Serve a model whose task is known (zoo models, compressed artifacts).")
+        self.task: str = self.handle.task
+        self.kind: str = self.handle.input_spec.kind
+        self.runtime = runtime or ("torch" if self.handle.module is not None else "onnxruntime")
+        labels = self.handle.metadata.get("labels")
+        self.labels: list[str] | None = [str(v) for v in labels] if labels else None
+        self.item_shape = self.handle.input_spec.item_shape
+        self.n_features = int(np.prod(self.item_shape)) if self.item_shape else None
+
+    @property
+    def name(self) -> str:
+        return str(self.handle.name)
+
+    def check_items(self, items: Sequence[Any], *, max_text_chars: int) -> list[Any]:
+        """The request's items in the model's form; :class:`InputError` names the first bad item."""
+        out: list[Any] = []
+        for i, item in enumerate(items):
+            if self.kind == "text":
+                if not isinstance(item, str):
+                    raise InputError(f"inputs[{i}] must be a string: {self.name} is a text model")
+                if len(item) > max_text_chars:
+                    raise InputError(f"inputs[{i}] has {len(item)} characters; the limit is {max_text_chars}")
+                out.append(item)
+            else:
+                flat = item
+                if not isinstance(flat, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                         for v in flat):
+                    raise InputError(f"inputs[{i}] must be a list of {self.n_features} numbers: {self.name} takes "
+                                     f"tensors of shape {list(self.item_shape or [])} (flattened)")
+                if len(flat) != self.n_features:
+                    raise InputError(f"inputs[{i}] has {len(flat)} numbers; {self.name} takes {self.n_features}")
+                if not all(np.isfinite(flat)):
+                    raise InputError(f"inputs[{i}] holds NaN or infinity")
+                out.append(flat)
+        return out
+
+    def run(self, items: list[Any]) -> np.ndarray:
+        """Raw outputs for one batch: (items, classes | 1 | dims)."""
+        if self.kind == "text":
+            return self.handle.predict(items, batch_size=len(items), runtime=self.runtime, bucket=True)
+        dtype = np.dtype(self.handle.input_spec.dtype)
+        array = np.asarray(items, dtype=dtype).reshape((len(items), *(self.item_shape or ())))
+        return self.handle.predict(array, batch_size=len(items), runtime=self.runtime)
+
+    def answer(self, output: np.ndarray, *, scores: bool = False) -> dict[str, Any]:
+        """One item's JSON answer from its raw output row."""
+        if self.task == "embedding":
+            return {"embedding": [float(v) for v in output]}
+        if self.task == "regression":
+            return {"value": float(np.ravel(output)[0])}
+        p = softmax(np.asarray(output, dtype=np.float64))
+        k = int(np.argmax(p))
+        answer: dict[str, Any] = {"label": self.labels[k] if self.labels else str(k), "index": k,
+                                  "score": float(p[k])}
+        if scores:
+            answer["scores"] = [float(v) for v in p]
+        return answer
+
+    def warm_up(self, example: Any = None) -> float:
+        """Run one item so the first request does not pay for lazy initialisation; seconds taken."""
+        started = time.perf_counter()
+        if example is None:
+            example = "warm up" if self.kind == "text" else [0.0] * (self.n_features or 1)
+        self.run([example])
+        return time.perf_counter() - started

@@ -1,0 +1,255 @@
+"""`frugal serve`'s app end to end (FastAPI TestClient, real zoo models): answers, cache, limits, errors,
+auth, metrics, cascade, shadow, live drift; and the command's option checks."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
+
+from frugalml.errors import InvalidArgumentError
+from frugalml.serve import ServeConfig, ServedModel, create_app
+from frugalml.serve._config import split_pair
+
+
+@pytest.fixture(scope="module")
+def mlp() -> ServedModel:
+    return ServedModel("zoo:digits-mlp")
+
+
+@pytest.fixture(scope="module")
+def cnn() -> ServedModel:
+    return ServedModel("zoo:digits-cnn")
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    from frugalml.datasets import load_dataset
+
+    d = load_dataset("zoo:digits", split="test")
+    return d.features(), d.labels()
+
+
+def _client(mlp: ServedModel, **options) -> TestClient:
+    models = {"zoo:digits-mlp": mlp, **options.pop("models", {})}
+    return TestClient(create_app(ServeConfig(model=options.pop("model", "zoo:digits-mlp"), **options), models=models))
+
+
+def test_predict_answers_like_the_model_and_caches(mlp: ServedModel, digits) -> None:
+    x, y = digits
+    with _client(mlp) as client:
+        assert client.get("/healthz").json()["status"] == "ok"
+        assert client.get("/readyz").json() == {"status": "ready", "model": "zoo:digits-mlp", "task": "classification",
+                                                "input": "tensor"}
+        r = client.post("/v1/predict", json={"inputs": x[:20].tolist(), "scores": True})
+        assert r.status_code == 200 and r.headers["x-cache-hits"] == "0"
+        predictions = r.json()["predictions"]
+        expected = mlp.handle.predict(x[:20]).argmax(1)
+        assert [p["index"] for p in predictions] == expected.tolist()
+        assert all(abs(sum(p["scores"]) - 1) < 1e-6 and p["label"] == str(p["index"]) for p in predictions)
+        assert np.mean([p["index"] for p in predictions] == y[:20]) > 0.8
+        again = client.post("/v1/predict", json={"inputs": x[:20].tolist()})
+        assert again.headers["x-cache-hits"] == "20" and "scores" not in again.json()["predictions"][0]
+        assert [p["index"] for p in again.json()["predictions"]] == expected.tolist()
+        metrics = client.get("/metrics").text
+        assert 'frugal_requests_total{endpoint="/v1/predict",status="200"} 2.0' in metrics
+        assert "frugal_cache_hits_total 20.0" in metrics and "frugal_batch_size_bucket" in metrics
+    with _client(mlp, cache_size=0) as client:
+        client.post("/v1/predict", json={"inputs": x[:2].tolist()})
+        assert client.post("/v1/predict", json={"inputs": x[:2].tolist()}).headers["x-cache-hits"] == "0"
+
+
+def test_bad_requests_get_one_clear_4xx(mlp: ServedModel) -> None:
+    with _client(mlp, max_items=4, max_body_bytes=4096) as client:
+        cases = [
+            ({"inputs": [[0.0] * 63]}, 422, "inputs[0] has 63 numbers; zoo:digits-mlp takes 64"),
+            ({"inputs": ["some text"]}, 422, "must be a list of 64 numbers"),
+            ({"inputs": []}, 422, "inputs: List should have at least 1 item"),
+            ({"input": [[0.0] * 64]}, 422, "inputs: Field required"),
+            ({"inputs": [[0.0] * 64], "scores": "yes"}, 422, "scores"),
+            ({"inputs": [[0.0] * 64] * 5}, 413, "5 inputs in one request; the limit is 4"),
+            ({"inputs": [[0.0] * 64] * 4, "pad": "x" * 5000}, 413, "over the 4,096-byte limit"),
+        ]
+        for body, status, message in cases:
+            r = client.post("/v1/predict", json=body)
+            assert r.status_code == status and message in r.json()["error"], (body.keys(), r.json())
+        nan = b'{"inputs": [[' + b"0.0, " * 63 + b"NaN]]}"  # Python's JSON parser accepts NaN; the model must not
+        r = client.post("/v1/predict", content=nan, headers={"content-type": "application/json"})
+        assert r.status_code == 422 and "NaN" in r.json()["error"]
+        r = client.post("/v1/predict", content=b"{not json", headers={"content-type": "application/json"})
+        assert r.status_code == 422 and "JSON" in r.json()["error"]
+        r = client.post("/v1/embed", json={"inputs": [[0.0] * 64]})
+        assert r.status_code == 400 and "use POST /v1/predict" in r.json()["error"]
+        assert client.post("/v1/predict", json={"inputs": [[0.0] * 64]}).status_code == 200  # still serving
+        assert 'frugal_errors_total{kind="invalid"}' in client.get("/metrics").text
+
+
+def test_api_keys(mlp: ServedModel, tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text("# one per line\nalpha-key\nbeta-key\n")
+    with _client(mlp, api_key_file=keys) as client:
+        body = {"inputs": [[0.0] * 64]}
+        assert client.post("/v1/predict", json=body).status_code == 401
+        assert client.post("/v1/predict", json=body, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert client.post("/v1/predict", json=body, headers={"Authorization": "Bearer beta-key"}).status_code == 200
+        assert client.post("/v1/predict", json=body, headers={"X-API-Key": "alpha-key"}).status_code == 200
+        assert client.get("/metrics").status_code == 401 and client.get("/healthz").status_code == 200
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(InvalidArgumentError, match="holds no key"):
+        create_app(ServeConfig(model="zoo:digits-mlp", api_key_file=tmp_path / "empty"), models={"zoo:digits-mlp": mlp})
+
+
+def test_text_embeddings(minilm) -> None:
+    model = ServedModel("zoo:minilm")
+    with TestClient(create_app(ServeConfig(model="zoo:minilm"), models={"zoo:minilm": model})) as client:
+        r = client.post("/v1/embed", json={"inputs": ["a cat sat on the mat", "the dog barked"]})
+        assert r.status_code == 200 and r.json()["dims"] == 384 and len(r.json()["embeddings"]) == 2
+        direct = model.handle.predict(["the dog barked"])[0]
+        assert np.allclose(r.json()["embeddings"][1], direct, atol=1e-4)
+        assert client.post("/v1/embed", json={"inputs": [[1.0, 2.0]]}).json()["error"].startswith("inputs[0] must be a "
+                                                                                                   "string")
+        assert client.post("/v1/predict", json={"inputs": ["x"]}).status_code == 400
+
+
+def test_cascade_escalates_only_unsure_items(mlp: ServedModel, cnn: ServedModel, digits) -> None:
+    x, _ = digits
+    models = {"zoo:digits-cnn": cnn}
+    with _client(mlp, model=None, cascade="zoo:digits-mlp:zoo:digits-cnn", threshold=0.99, models=models) as client:
+        answers = client.post("/v1/predict", json={"inputs": x[:60].tolist()}).json()["predictions"]
+        small = mlp.handle.predict(x[:60])
+        confident = (np.exp(small - small.max(1, keepdims=True)) / np.exp(small - small.max(1, keepdims=True)).sum(1,
+                     keepdims=True)).max(1) >= 0.99
+        assert [a["stage"] for a in answers] == ["small" if c else "large" for c in confident]
+        assert 0 < confident.sum() < 60
+        large = cnn.handle.predict(x[:60].reshape(-1, 1, 8, 8)).argmax(1)
+        assert all(a["index"] == int(large[i]) for i, a in enumerate(answers) if a["stage"] == "large")
+        metrics = client.get("/metrics").text
+        assert f'frugal_cascade_items_total{{stage="large"}} {float(60 - confident.sum())}' in metrics
+        assert client.get("/readyz").json()["cascade"] == {"large": "zoo:digits-cnn", "threshold": 0.99}
+    with pytest.raises(InvalidArgumentError, match="threshold"):
+        create_app(ServeConfig(cascade="zoo:digits-mlp:zoo:digits-cnn", threshold=1.5), models={
+            "zoo:digits-mlp": mlp, "zoo:digits-cnn": cnn}).state.server.start()
+
+
+def test_shadow_is_compared_recorded_and_never_answers(mlp: ServedModel, cnn: ServedModel, digits, store_url: str) -> None:
+    from frugalml.store import open_store
+
+    x, _ = digits
+    body = {"inputs": x[:40].tolist()}
+    with _client(mlp) as client:
+        plain = client.post("/v1/predict", json=body).json()
+    with _client(mlp, shadow="zoo:digits-cnn", models={"zoo:digits-cnn": cnn}, store=store_url) as client:
+        assert client.post("/v1/predict", json=body).json() == plain  # answers come from the primary
+        deadline = time.time() + 30
+        while client.get("/readyz").json()["shadow"]["compared"] < 40 and time.time() < deadline:
+            time.sleep(0.05)
+        summary = client.get("/readyz").json()["shadow"]
+        assert summary["compared"] == 40 and 0.5 < summary["agreement"] <= 1.0 and summary["error"] == 0
+    runs = open_store(store_url).list_runs(kind="shadow", limit=1)
+    run = open_store(store_url).get_run(runs[0].id)
+    assert run.result["compared"] == 40 and {m.name for m in run.measurements} >= {"agreement", "compared"}
+
+
+def test_a_crashing_shadow_changes_no_response(mlp: ServedModel, digits, monkeypatch: pytest.MonkeyPatch) -> None:
+    x, _ = digits
+    broken = ServedModel("zoo:digits-mlp")
+    with _client(mlp) as client:
+        plain = client.post("/v1/predict", json={"inputs": x[:10].tolist()}).json()
+    with _client(mlp, shadow="shadow-model", models={"shadow-model": broken}, cache_size=0) as client:
+        def crash(items):  # fault injection: the candidate raises on every batch
+            raise RuntimeError("candidate crashed")
+
+        monkeypatch.setattr(broken, "run", crash)
+        for _ in range(3):
+            r = client.post("/v1/predict", json={"inputs": x[:10].tolist()})
+            assert r.status_code == 200 and r.json()["predictions"] == plain["predictions"]
+        deadline = time.time() + 10
+        while client.get("/readyz").json()["shadow"]["error"] < 30 and time.time() < deadline:
+            time.sleep(0.05)
+        assert client.get("/readyz").json()["shadow"]["error"] == 30
+        assert 'frugal_shadow_total{outcome="error"} 30.0' in client.get("/metrics").text
+
+
+def test_live_drift_monitor_alerts_on_shifted_traffic(mlp: ServedModel, digits) -> None:
+    x, _ = digits
+    shifted = np.clip(x + 6.0, 0, 16)
+    with _client(mlp, reference="zoo:digits", drift_window=100, drift_every=100, cache_size=0) as client:
+        for start in range(0, 100, 25):
+            assert client.post("/v1/predict", json={"inputs": shifted[start:start + 25].tolist()}).status_code == 200
+        deadline = time.time() + 30
+        while not client.get("/readyz").json()["drift"] and time.time() < deadline:
+            time.sleep(0.1)
+        drift = client.get("/readyz").json()["drift"]
+        assert any(d["level"] == "alert" for d in drift if d["feature"].startswith("x"))
+        assert 'frugal_drift_alert{feature="x10",test="ks"} 1.0' in client.get("/metrics").text
+
+
+def test_config_checks() -> None:
+    bad = [({"model": "m", "max_batch": 0}, "max_batch"), ({"model": "m", "port": 70000}, "port"),
+           ({}, "give a model"), ({"model": "m", "cascade": "a:b"}, "not both"),
+           ({"model": "m", "max_items": 2000, "max_queue": 100}, "max_items"),
+           ({"model": "m", "ssl_certfile": "cert.pem"}, "both"), ({"model": "m", "timeout_s": 0}, "timeout_s"),
+           ({"cascade": "only-one"}, "SMALL:LARGE"), ({"model": "m", "api_key_file": "/no/such"}, "no such file")]
+    for options, match in bad:
+        with pytest.raises(InvalidArgumentError, match=match):
+            ServeConfig(**options).checked()
+    assert split_pair("zoo:digits-mlp:zoo:digits-cnn") == ("zoo:digits-mlp", "zoo:digits-cnn")
+    assert split_pair("small/dir:zoo:minilm") == ("small/dir", "zoo:minilm")
+
+
+_name = st.text(st.characters(blacklist_characters=":", blacklist_categories=("Cs",)), min_size=1, max_size=12).filter(
+    lambda s: s != "zoo")
+
+
+@given(a=_name, b=_name, zoo_a=st.booleans(), zoo_b=st.booleans())
+def test_split_pair_round_trips(a: str, b: str, zoo_a: bool, zoo_b: bool) -> None:
+    small, large = f"zoo:{a}" if zoo_a else a, f"zoo:{b}" if zoo_b else b
+    assert split_pair(f"{small}:{large}") == (small, large)
+
+
+def test_cli_refuses_bad_options(cli) -> None:
+    code, _, err = cli(["serve", "zoo:digits-mlp", "--max-batch", "0"])
+    assert code == 2 and "max_batch=0" in err and "Traceback" not in err
+    code, _, err = cli(["serve", "zoo:digits-mlp", "--ssl-certfile", "x.pem"])
+    assert code == 2 and "ssl" in err
+    code, _, err = cli(["serve", "zoo:no-such-model", "--port", "1"])
+    assert code == 2
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_frugal_serve_listens_and_answers(workers: int, tmp_path: Path) -> None:
+    """The real command in a subprocess: uvicorn on a free loopback port, one worker or two processes."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "FRUGAL_STORE": f"sqlite:///{tmp_path / 'runs.db'}"}
+    proc = subprocess.Popen([sys.executable, "-m", "frugalml", "serve", "zoo:digits-mlp", "--port", str(port),
+                             "--workers", str(workers)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            pytest.fail(f"no server: {proc.stderr.read1().decode() if proc.poll() is not None else 'still starting'}")
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/predict", json={"inputs": [[0.0] * 64] * 3})
+        assert r.status_code == 200 and len(r.json()["predictions"]) == 3
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
