@@ -35,6 +35,8 @@ bench: install
 	$(PY) benchmarks/data_audit.py
 	$(PY) benchmarks/data_active.py
 	$(PY) benchmarks/data_pruning.py
+	$(PY) benchmarks/serve_load.py
+	$(PY) benchmarks/serve_cascade.py
 
 clean:
 	rm -rf $(VENV) .frugal .pytest_cache frugal-out

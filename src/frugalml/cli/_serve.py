@@ -23,7 +23,8 @@ def serve_command(
     port: int = typer.Option(8000, "--port", help="Port."),
     runtime: str = typer.Option(None, "--runtime", help="torch or onnxruntime (default: the model's own)."),
     max_batch: int = typer.Option(32, "--max-batch", help="Most items per inference batch (1 = batching off)."),
-    max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", help="Longest an item waits for its batch to fill."),
+    max_wait_ms: float = typer.Option(0.0, "--max-wait-ms", help="Longest an item waits for more items (0: a batch "
+                                      "takes what queued while the previous one ran)."),
     max_queue: int = typer.Option(1024, "--max-queue", help="Queued items before requests get 429."),
     cache_size: int = typer.Option(10_000, "--cache-size", help="Answers kept in the LRU response cache (0: off)."),
     cache_ttl_s: float = typer.Option(None, "--cache-ttl-s", help="Expire cached answers after this many seconds."),
@@ -47,6 +48,13 @@ def serve_command(
     store: str = typer.Option(None, "--store", help=_STORE_HELP),
 ) -> None:
     """Serve a model over HTTP: POST /v1/predict or /v1/embed; GET /healthz, /readyz, /metrics."""
+    import importlib.util
+
+    from frugalml.errors import InvalidArgumentError
+
+    missing = [m for m in ("fastapi", "uvicorn", "prometheus_client") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise InvalidArgumentError("serve", ", ".join(missing), "is not installed", "Run: pip install 'frugalml[serve]'.")
     from frugalml.serve import ServeConfig, serve
 
     config = ServeConfig(model=model, host=host, port=port, runtime=runtime, max_batch=max_batch,

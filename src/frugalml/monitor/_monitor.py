@@ -62,11 +62,11 @@ def output_drift(task: str | None, reference: np.ndarray, current: np.ndarray, *
                  seed: int = 0) -> FeatureDrift:
     """Drift of a model's outputs: predicted class (classification), value (regression), or the output
     vectors by MMD (embeddings)."""
-    from frugalml.serve._model import softmax
+    from scipy.special import softmax
 
     if task == "classification":
-        return column_drift("predictions", np.argmax(softmax(reference), 1).astype(str),
-                            np.argmax(softmax(current), 1).astype(str), alpha=alpha)
+        return column_drift("predictions", np.argmax(softmax(reference, axis=1), 1).astype(str),
+                            np.argmax(softmax(current, axis=1), 1).astype(str), alpha=alpha)
     if task == "regression":
         return column_drift("predictions", reference.ravel(), current.ravel(), alpha=alpha)
     return embedding_drift("embeddings", reference, current, alpha=alpha, seed=seed)

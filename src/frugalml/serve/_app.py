@@ -123,7 +123,11 @@ class Server:
         self.model.warm_up()
         if c.shadow is not None:
             self.shadow = Shadow(self._load(c.shadow, "shadow"), self.model.task, self.metrics)
-            self.shadow.candidate.warm_up()
+            try:
+                self.shadow.candidate.warm_up()
+            except Exception:  # noqa: BLE001 - a broken candidate must not stop the primary from serving
+                log.warning("shadow %s failed its warm-up; serving anyway (its failures are counted)", c.shadow,
+                            exc_info=True)
         if c.reference is not None:
             self.drift = self._drift_window(c.reference)
 
@@ -218,10 +222,14 @@ def create_app(config: ServeConfig, *, models: dict[str, ServedModel] | None = N
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
+        if first.get("type") == "json_invalid":
+            detail = (first.get("ctx") or {}).get("error", "")
+            first = {"loc": ("body",), "msg": f"is not valid JSON ({detail})" if detail else "is not valid JSON"}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
         server.metrics.errors.labels("invalid").inc()
         server.metrics.requests.labels(request.url.path, "422").inc()
-        return _error(422, f"{where}: {first.get('msg', 'invalid request')}. Send JSON like "
+        sep = " " if where == "body" and first.get("msg", "").startswith("is ") else ": "
+        return _error(422, f"{where}{sep}{first.get('msg', 'invalid request')}. Send JSON like "
                            '{"inputs": ["some text"]} or {"inputs": [[0.0, 1.0, ...]]}.')
 
     async def handle(request: Request, body: PredictRequest, endpoint: str) -> Response:

@@ -22,7 +22,7 @@ class ServeConfig(BaseModel):
     port: int = 8000
     runtime: str | None = None
     max_batch: int = 32
-    max_wait_ms: float = 5.0
+    max_wait_ms: float = 0.0
     max_queue: int = 1024
     cache_size: int = 10_000
     cache_ttl_s: float | None = None

@@ -16,19 +16,13 @@ import numpy as np
 
 from frugalml.errors import InvalidArgumentError
 
-__all__ = ["InputError", "ServedModel", "softmax"]
+__all__ = ["InputError", "ServedModel"]
 
 log = logging.getLogger(__name__)
 
 
 class InputError(ValueError):
     """A request's inputs do not fit the model (answered 422 with this message)."""
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 class ServedModel:
@@ -92,6 +86,8 @@ class ServedModel:
             return {"embedding": [float(v) for v in output]}
         if self.task == "regression":
             return {"value": float(np.ravel(output)[0])}
+        from scipy.special import softmax
+
         p = softmax(np.asarray(output, dtype=np.float64))
         k = int(np.argmax(p))
         answer: dict[str, Any] = {"label": self.labels[k] if self.labels else str(k), "index": k,

@@ -118,9 +118,12 @@ class Shadow:
             self.metrics.shadow.labels("agree").inc(sum(verdicts))
             self.metrics.shadow.labels("disagree").inc(len(verdicts) - sum(verdicts))
         except Exception:  # noqa: BLE001 - a failing shadow must never reach the primary's answers
-            log.warning("shadow %s failed on a batch of %d", self.candidate.spec, len(items), exc_info=True)
             with self._lock:
+                first = self.counts["error"] == 0
                 self.counts["error"] += len(items)
+            # the first failure with its traceback; the rest are counted (metric frugal_shadow_total{outcome="error"})
+            log.log(logging.WARNING if first else logging.DEBUG, "shadow %s failed on a batch of %d",
+                    self.candidate.spec, len(items), exc_info=first)
             self.metrics.shadow.labels("error").inc(len(items))
         finally:
             with self._lock:
