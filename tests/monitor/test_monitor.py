@@ -21,6 +21,8 @@ def test_psi_reads_as_documented() -> None:
     assert psi_numeric(a, b) < 0.01  # same distribution: stable
     assert 0.1 < psi_numeric(a, b + 0.5) < 0.5  # half a standard deviation: a moderate-to-major shift
     assert psi_numeric(a, b + 2.0) > 1.0
+    zeros = np.zeros(1000)  # a constant reference (an edge pixel): any move is a shift
+    assert psi_numeric(zeros, zeros) == pytest.approx(0.0) and psi_numeric(zeros, zeros + 4) > 5
     cats = np.array(["x"] * 500 + ["y"] * 500)
     assert psi_categorical(cats, cats) == pytest.approx(0.0)
     assert psi_categorical(cats, np.array(["x"] * 500 + ["z"] * 500)) > 1.0  # an unseen category counts
@@ -61,7 +63,7 @@ def test_monitor_same_vs_shifted(digits_files, store_url: str) -> None:
     assert "a trend needs 2" in r.efficiency["note"]
     m = monitor(ref, moved, model="zoo:digits-mlp", label_column="label", store=store_url)
     flagged = {f.feature for f in m.features if f.level == "alert"}
-    assert flagged <= {f"px{i}" for i in range(20, 40)} and len(flagged) >= 10  # only the shifted pixels
+    assert flagged <= {f"px{i}" for i in range(20, 40)} and len(flagged) >= 15  # only the shifted pixels
     json.dumps(m.to_dict())  # JSON-ready
 
 

@@ -83,6 +83,9 @@ def test_bad_requests_get_one_clear_4xx(mlp: ServedModel) -> None:
         assert r.status_code == 422 and "NaN" in r.json()["error"]
         r = client.post("/v1/predict", content=b"{not json", headers={"content-type": "application/json"})
         assert r.status_code == 422 and "JSON" in r.json()["error"]
+        r = client.post("/v1/predict", content=b'{"inputs": [[0]]}',
+                        headers={"content-type": "application/x-www-form-urlencoded"})  # curl -d without -H
+        assert r.status_code == 422 and "Content-Type: application/json" in r.json()["error"]
         r = client.post("/v1/embed", json={"inputs": [[0.0] * 64]})
         assert r.status_code == 400 and "use POST /v1/predict" in r.json()["error"]
         assert client.post("/v1/predict", json={"inputs": [[0.0] * 64]}).status_code == 200  # still serving

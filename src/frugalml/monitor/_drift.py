@@ -1,7 +1,7 @@
 """Drift statistics: is the current data distributed like the reference?
 
 - **PSI** (population stability index), sum over bins of (c - r) ln(c / r) with r, c the reference and
-  current shares per bin; numeric bins are the reference's deciles, categorical bins its categories
+  current shares per bin; numeric bins are the reference's deciles (closed on the right; ties merged), categorical bins its categories
   (plus one for categories the reference never saw). The customary reading: < 0.1 stable, 0.1-0.25 a
   moderate shift (warn), >= 0.25 a major shift (alert).
 - **KS** (numeric): the two-sample Kolmogorov-Smirnov test (scipy).
@@ -36,8 +36,10 @@ def _psi(r: np.ndarray, c: np.ndarray) -> float:
 def psi_numeric(reference: np.ndarray, current: np.ndarray, *, bins: int = 10) -> float:
     """PSI over the reference's quantile bins (ties merged)."""
     edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
-    r = np.bincount(np.searchsorted(edges, reference, side="right"), minlength=len(edges) + 1)
-    c = np.bincount(np.searchsorted(edges, current, side="right"), minlength=len(edges) + 1)
+    # bins closed on the right, (edge[i-1], edge[i]]: a reference that is constant at v gives the bins
+    # (-inf, v] and (v, inf), so a current at v + 4 lands in the second (side="right" put both in one)
+    r = np.bincount(np.searchsorted(edges, reference, side="left"), minlength=len(edges) + 1)
+    c = np.bincount(np.searchsorted(edges, current, side="left"), minlength=len(edges) + 1)
     return _psi(r.astype(float), c.astype(float))
 
 

@@ -228,6 +228,10 @@ def create_app(config: ServeConfig, *, models: dict[str, ServedModel] | None = N
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
         server.metrics.errors.labels("invalid").inc()
         server.metrics.requests.labels(request.url.path, "422").inc()
+        kind = request.headers.get("content-type", "")
+        if "json" not in kind:  # e.g. curl -d without -H: FastAPI did not parse the body as JSON
+            return _error(422, f"the body was sent as {kind or 'no content type'!r}: send JSON with "
+                               "'Content-Type: application/json'")
         sep = " " if where == "body" and first.get("msg", "").startswith("is ") else ": "
         return _error(422, f"{where}{sep}{first.get('msg', 'invalid request')}. Send JSON like "
                            '{"inputs": ["some text"]} or {"inputs": [[0.0, 1.0, ...]]}.')
