@@ -221,7 +221,9 @@ def test_cli_refuses_bad_options(cli) -> None:
     code, _, err = cli(["serve", "zoo:digits-mlp", "--ssl-certfile", "x.pem"])
     assert code == 2 and "ssl" in err
     code, _, err = cli(["serve", "zoo:no-such-model", "--port", "1"])
-    assert code == 2
+    assert code == 2 and "no such built-in model" in err and "Traceback" not in err
+    code, _, err = cli(["serve", "zoo:digits-mlp", "--reference", "/no/such.csv", "--workers", "2"])
+    assert code == 2 and "no such file" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("workers", [1, 2])

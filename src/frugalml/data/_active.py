@@ -227,13 +227,16 @@ class ALResult:
     ``target`` (``target_fraction`` of ``full_accuracy``, the accuracy with every label)."""
 
     full_accuracy: float
-    target: float
     target_fraction: float = 0.95
     config: dict[str, Any] = field(default_factory=dict)
     curves: dict[str, list[list[tuple[int, float]]]] = field(default_factory=dict)
     labels_needed: dict[str, list[int | None]] = field(default_factory=dict)
     run_id: int | None = None
     seconds: float = 0.0
+
+    @property
+    def target(self) -> float:
+        return self.target_fraction * self.full_accuracy
 
     def mean_labels_needed(self, strategy: str) -> float | None:
         """Mean over seeds; None when a seed never reached the target within ``max_labels``."""
@@ -283,7 +286,7 @@ def _simulate(x: Any, y: np.ndarray, train: np.ndarray, test: np.ndarray, *, kin
 
     with quiet():
         full = accuracy(make(len(train), 0).fit(x[train], y[train]), x[test], y[test])
-    result = ALResult(full_accuracy=full, target=target_fraction * full, target_fraction=target_fraction)
+    result = ALResult(full_accuracy=full, target_fraction=target_fraction)
     total, done = len(strategies) * len(seeds), 0
     for strategy in strategies:
         for seed in seeds:

@@ -14,7 +14,6 @@ import hmac
 import logging
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,12 +24,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from frugalml.serve._batcher import DynamicBatcher, QueueFull
 from frugalml.serve._cache import ResponseCache, cache_key
-from frugalml.serve._config import ServeConfig, split_pair
+from frugalml.serve._config import ServeConfig, read_api_keys, split_pair
 from frugalml.serve._metrics import ServeMetrics
 from frugalml.serve._model import InputError, ServedModel
 from frugalml.serve._stages import Cascade, Shadow, Single
 
-__all__ = ["PredictRequest", "Server", "create_app", "load_models"]
+__all__ = ["PredictRequest", "Server", "create_app"]
 
 log = logging.getLogger(__name__)
 
@@ -92,37 +91,33 @@ class Server:
         self.cache = ResponseCache(config.cache_size, config.cache_ttl_s)
         self.preloaded = models or {}
         self.ready = False
-        self.keys: list[bytes] = []
-        if config.api_key_file is not None:
-            self.keys = [line.strip().encode() for line in Path(config.api_key_file).read_text().splitlines()
-                         if line.strip() and not line.startswith("#")]
-            if not self.keys:
-                from frugalml.errors import InvalidArgumentError
-
-                raise InvalidArgumentError("api_key_file", str(config.api_key_file), "holds no key",
-                                           "Put one key per line.")
+        self.loaded = False
+        self.keys = read_api_keys(config.api_key_file) if config.api_key_file is not None else []
         self.shadow: Shadow | None = None
         self.drift: Any = None
         self.started = time.time()
 
-    def _load(self, spec: str, role: str) -> ServedModel:
-        return self.preloaded.get(spec) or ServedModel(spec, runtime=self.config.runtime, role=role)
+    def _load(self, spec: str) -> ServedModel:
+        return self.preloaded.get(spec) or ServedModel(spec, runtime=self.config.runtime)
 
     def start(self) -> None:
-        """Load the models and warm them up (blocking: run off the event loop)."""
+        """Load the models, warm them up and read the drift reference (blocking; once: `frugal serve` calls
+        it before listening, so a bad model or dataset is one error line, and the app's start-up then skips it)."""
+        if self.loaded:
+            return
         c = self.config
         if c.cascade is not None:
             small, large = split_pair(c.cascade)
-            self.stage: Single | Cascade = Cascade(self._load(small, "small"), self._load(large, "large"), c.threshold,
+            self.stage: Single | Cascade = Cascade(self._load(small), self._load(large), c.threshold,
                                                    self.metrics)
             self.model = self.stage.small
             self.stage.large.warm_up()
         else:
-            self.model = self._load(str(c.model), "primary")
+            self.model = self._load(str(c.model))
             self.stage = Single(self.model)
         self.model.warm_up()
         if c.shadow is not None:
-            self.shadow = Shadow(self._load(c.shadow, "shadow"), self.model.task, self.metrics)
+            self.shadow = Shadow(self._load(c.shadow), self.model.task, self.metrics)
             try:
                 self.shadow.candidate.warm_up()
             except Exception:  # noqa: BLE001 - a broken candidate must not stop the primary from serving
@@ -130,6 +125,7 @@ class Server:
                             exc_info=True)
         if c.reference is not None:
             self.drift = self._drift_window(c.reference)
+        self.loaded = True
 
     def _drift_window(self, reference: str) -> Any:
         from frugalml.datasets import load_dataset
@@ -174,17 +170,6 @@ class Server:
         return any(hmac.compare_digest(given.encode(), key) for key in self.keys)
 
 
-def load_models(config: ServeConfig) -> dict[str, ServedModel]:
-    """Every model ``config`` names (primary or cascade pair, shadow), loaded: a bad spec fails here,
-    before the server starts listening."""
-    specs = list(split_pair(config.cascade)) if config.cascade else [str(config.model)]
-    roles = ["small", "large"] if config.cascade else ["primary"]
-    if config.shadow:
-        specs.append(config.shadow)
-        roles.append("shadow")
-    return {spec: ServedModel(spec, runtime=config.runtime, role=role) for spec, role in zip(specs, roles)}
-
-
 def _logits_like(task: str, outputs: np.ndarray) -> np.ndarray:
     """The drift window compares raw outputs; for classifiers the answers carry probabilities, whose
     logarithm has the same arg-max and softmax as the logits."""
@@ -198,7 +183,7 @@ def create_app(config: ServeConfig, *, models: dict[str, ServedModel] | None = N
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(server.start)
+        await asyncio.to_thread(server.start)  # no-op when `frugal serve` already started it
         server.batcher = DynamicBatcher(server.run_batch, max_batch=c.max_batch, max_wait_ms=c.max_wait_ms,
                                         max_queue=c.max_queue, on_batch=lambda n, s: (
                                             server.metrics.batch_size.observe(n), server.metrics.batch_latency.observe(s)))

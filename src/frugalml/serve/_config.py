@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from frugalml.errors import InvalidArgumentError
 
-__all__ = ["ServeConfig", "split_pair"]
+__all__ = ["ServeConfig", "read_api_keys", "split_pair"]
 
 
 class ServeConfig(BaseModel):
@@ -74,7 +74,18 @@ class ServeConfig(BaseModel):
                 raise InvalidArgumentError(name, str(path), "no such file", "Check the path.")
         if self.cascade is not None:
             split_pair(self.cascade)
+        if self.api_key_file is not None:
+            read_api_keys(self.api_key_file)  # an empty file fails here, before any worker starts
         return self
+
+
+def read_api_keys(path: Path) -> list[bytes]:
+    """The keys in ``path``: one per line, blank lines and ``#`` comments skipped; at least one."""
+    keys = [line.strip().encode() for line in Path(path).read_text().splitlines()
+            if line.strip() and not line.strip().startswith("#")]
+    if not keys:
+        raise InvalidArgumentError("api_key_file", str(path), "holds no key", "Put one key per line.")
+    return keys
 
 
 def split_pair(spec: str) -> tuple[str, str]:

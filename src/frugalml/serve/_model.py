@@ -28,11 +28,10 @@ class InputError(ValueError):
 class ServedModel:
     """A loaded model (zoo name, directory, artifact or .onnx file) and how to run and answer for it."""
 
-    def __init__(self, spec: str, *, runtime: str | None = None, role: str = "primary") -> None:
+    def __init__(self, spec: str, *, runtime: str | None = None) -> None:
         from frugalml.models import load_model
 
         self.spec = spec
-        self.role = role
         self.handle = load_model(spec)
         if self.handle.task is None:
             raise InvalidArgumentError("model", spec, "has no task (classification, regression or embedding)",

@@ -32,21 +32,24 @@ def serve(config: ServeConfig, *, on_listen: Callable[[], None] | None = None) -
     uvicorn starts listening."""
     import uvicorn
 
-    from frugalml.serve._app import create_app, load_models
+    from frugalml.serve._app import create_app
 
     config = config.checked()
     check_bind(config.host, config.port, what="frugal serve", exposes="query the model")
     if config.api_key_file is None and config.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("no --api-key-file: anyone who can reach %s:%d can use the model", config.host, config.port)
     check_free(config.host, config.port)
-    models = load_models(config)  # a bad model fails here, as one clear error, before uvicorn starts
     tls = {"ssl_certfile": str(config.ssl_certfile), "ssl_keyfile": str(config.ssl_keyfile)} if config.ssl_certfile else {}
     common = {"host": config.host, "port": config.port, "log_level": "warning", "timeout_keep_alive": 5, **tls}
+    # Load everything before listening: a bad model or reference dataset is one error line (exit 2), not
+    # uvicorn's start-up traceback. With workers, this process loads once to check, each worker for itself.
+    app = create_app(config)
+    app.state.server.start()
     if on_listen is not None:
         on_listen()
     if config.workers > 1:
-        del models  # each worker process loads its own
+        del app
         os.environ[_ENV] = config.model_dump_json()
         uvicorn.run("frugalml.serve._run:app_from_env", factory=True, workers=config.workers, **common)
     else:
-        uvicorn.run(create_app(config, models=models), **common)
+        uvicorn.run(app, **common)

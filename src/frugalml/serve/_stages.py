@@ -50,8 +50,6 @@ class Cascade:
                                        "Cascade two models of the same input (text, or tensors of the same shape).")
         self.small, self.large, self.threshold, self.metrics = small, large, threshold, metrics
         self.model = small  # what validates inputs
-        self.escalated = 0
-        self.total = 0
 
     def __call__(self, items: list[Any]) -> list[dict[str, Any]]:
         answers = [self.small.answer(o, scores=True) | {"stage": "small"} for o in self.small.run(items)]
@@ -59,8 +57,6 @@ class Cascade:
         if hard:
             for i, o in zip(hard, self.large.run([items[i] for i in hard])):
                 answers[i] = self.large.answer(o, scores=True) | {"stage": "large"}
-        self.total += len(items)
-        self.escalated += len(hard)
         self.metrics.cascade_items.labels("small").inc(len(items) - len(hard))
         self.metrics.cascade_items.labels("large").inc(len(hard))
         return answers
