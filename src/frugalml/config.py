@@ -12,7 +12,7 @@ millijoules per item.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -38,9 +38,14 @@ __all__ = [
     "ThroughputBudget",
     "config_from_dict",
     "load_config",
+    "read_yaml",
+    "validate_model",
 ]
 
 TECHNIQUE_FAMILIES = ("quantize", "prune", "distill", "lowrank", "runtime")
+
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class _Strict(BaseModel):
@@ -172,15 +177,15 @@ def _valid_keys(model: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
     return list(current.model_fields)
 
 
-def config_from_dict(raw: Any, *, source: str = "config") -> FrugalConfig:
-    """Validate a parsed frugal.yaml; the first problem becomes one clear error."""
+def validate_model(model: type[_M], raw: Any, *, source: str, docs: str) -> _M:
+    """Validate parsed YAML/JSON against a pydantic ``model``; the first problem becomes one clear error."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise InvalidArgumentError(source, type(raw).__name__, "must be a mapping of keys to values",
-                                   "Start the file with keys such as `model: zoo:minilm`.")
+                                   f"Write the file as `key: value` lines; see {docs}.")
     try:
-        return FrugalConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         # An unknown key explains the other errors at its level (a misspelt ``max`` is also missing).
         error = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
@@ -188,29 +193,43 @@ def config_from_dict(raw: Any, *, source: str = "config") -> FrugalConfig:
                     and not (isinstance(p, str) and "[" in p))
         where = ".".join(str(p) for p in loc) or source
         if error["type"] == "extra_forbidden":
-            valid = _valid_keys(FrugalConfig, loc[:-1])
+            valid = _valid_keys(model, loc[:-1])
             hint = nearest(str(loc[-1]), valid)
             fix = (f"Did you mean {hint!r}? " if hint else "") + f"Valid keys here: {', '.join(valid)}."
             raise InvalidArgumentError(where, error.get("input"), "is not a known key", fix) from None
         value = error.get("input")
         message = error["msg"][0].lower() + error["msg"][1:]
-        raise InvalidArgumentError(where, value, message, "See docs/optimize.md for the frugal.yaml schema.") from None
+        raise InvalidArgumentError(where, value, message, f"See {docs} for the schema.") from None
+
+
+def config_from_dict(raw: Any, *, source: str = "config") -> FrugalConfig:
+    """Validate a parsed frugal.yaml; the first problem becomes one clear error."""
+    if raw is not None and not isinstance(raw, dict):
+        raise InvalidArgumentError(source, type(raw).__name__, "must be a mapping of keys to values",
+                                   "Start the file with keys such as `model: zoo:minilm`.")
+    return validate_model(FrugalConfig, raw, source=source, docs="docs/optimize.md")
+
+
+def read_yaml(path: str | Path, *, argument: str = "config") -> Any:
+    """Parse a YAML file; a missing file or a syntax error is one clear error naming ``argument``."""
+    import yaml
+
+    file = Path(path)
+    if not file.is_file():
+        raise InvalidArgumentError(argument, str(path), "no such file", "Pass the path of a YAML file.")
+    try:
+        return yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InvalidArgumentError(argument, str(path), f"is not valid YAML{where}",
+                                   "Fix the YAML syntax (indentation, colons).") from None
 
 
 def load_config(path: str | Path | None) -> FrugalConfig:
     """Read and validate a frugal.yaml; ``None`` gives the built-in default (zoo:minilm, edge-cpu)."""
     if path is None:
         return DEFAULT_CONFIG
-    import yaml
-
-    file = Path(path)
-    if not file.is_file():
+    if not Path(path).is_file():
         raise InvalidArgumentError("config", str(path), "no such file", "Pass the path of a frugal.yaml.")
-    try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InvalidArgumentError("config", str(path), f"is not valid YAML{where}",
-                                   "Fix the YAML syntax (indentation, colons).") from None
-    return config_from_dict(raw, source=str(path))
+    return config_from_dict(read_yaml(path), source=str(path))

@@ -67,7 +67,17 @@ def _root(
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     # importing the command modules registers their commands
-    from frugalml.cli import _compress, _data, _optimize, _profile, _report, _runs, _scaling, _serve  # noqa: F401
+    from frugalml.cli import (  # noqa: F401
+        _compress,
+        _data,
+        _optimize,
+        _profile,
+        _report,
+        _runs,
+        _scaling,
+        _serve,
+        _train,
+    )
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

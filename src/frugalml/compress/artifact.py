@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -120,9 +121,13 @@ def _deployed_bytes(module: torch.nn.Module) -> int:
 
 
 def save_model(handle: ModelHandle, out_dir: str | Path, *, metrics: dict[str, Any] | None = None,
-               encrypt_key: bytes | None = None, overwrite: bool = False) -> Path:
+               encrypt_key: bytes | None = None, overwrite: bool = False,
+               extra_files: Mapping[str, bytes] | None = None) -> Path:
     """Write ``handle`` as an artifact directory; returns the directory. Written to a temporary folder
-    beside ``out_dir`` and renamed into place, so a failure never leaves half an artifact."""
+    beside ``out_dir`` and renamed into place, so a failure never leaves half an artifact.
+
+    ``extra_files`` (relative path -> content: a model card, a LoRA adapter) are written alongside and
+    listed in the manifest with their hashes like the weights."""
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise InvalidArgumentError("out_dir", str(out), "exists and is not empty",
@@ -130,6 +135,13 @@ def save_model(handle: ModelHandle, out_dir: str | Path, *, metrics: dict[str, A
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
+        for rel, content in (extra_files or {}).items():
+            target = (staging / rel).resolve()
+            if staging.resolve() not in target.parents or rel == MANIFEST:
+                raise InvalidArgumentError("extra_files", rel, "must be a relative path inside the artifact",
+                                           "Name files like 'MODEL_CARD.md' or 'adapter/adapter_config.json'.")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
         manifest = _write(handle, staging, metrics or {}, encrypt_key)
         (staging / MANIFEST).write_text(json.dumps(json_safe(manifest), indent=2), encoding="utf-8")
         staging.chmod(0o755)  # mkdtemp makes it private; an artifact is an ordinary folder
