@@ -72,3 +72,7 @@ def test_flower_simulation_with_int8_updates_and_dp(sqlite_url: str) -> None:
     run = open_store(sqlite_url).get_run(result.run_id)
     assert run.kind == "federated" and {"final_accuracy", "upload_bytes", "epsilon"} <= {m.name for m in
                                                                                          run.measurements}
+    from frugalml.report.html import render_run
+
+    page = render_run(run, plotly="/static/plotly.min.js")
+    assert "fig-federated-rounds" in page and "bytes up" in page

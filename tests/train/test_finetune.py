@@ -42,6 +42,12 @@ def test_full_training_learns_and_records_the_run(sqlite_url: str) -> None:
     names = {m.name for m in run.measurements}
     assert run.kind == "train" and run.status == "succeeded"
     assert {"test_accuracy", "train_time", "train_energy", "run_energy", "trainable_fraction"} <= names
+    from frugalml.cli._runs import _headline
+    from frugalml.report.html import render_run
+
+    page = render_run(run, plotly="/static/plotly.min.js")
+    assert "fig-train-epochs" in page and "Per epoch" in page
+    assert _headline(run).startswith("full: test accuracy 0.9")
 
 
 def test_training_is_seeded() -> None:

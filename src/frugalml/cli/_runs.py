@@ -35,6 +35,10 @@ def _headline(run: RunRecord) -> str:
         accuracy = result.get("accuracy", {}).get(result.get("method"), {})
         return ", ".join(f"keep {float(k):.0%}" + (f": {accuracy[k]['mean']:.4f}" if k in accuracy else "")
                          for k in result["kept_rows"])
+    if run.kind in ("train", "federated"):
+        from frugalml.train._report import train_headline
+
+        return train_headline(run)
     result = result.get("verdict") if isinstance(result.get("verdict"), dict) else result
     if "passed" in result:
         return "pass" if result["passed"] else "fail: " + ", ".join(result.get("failed", []))

@@ -357,8 +357,10 @@ def render_run(run: Any, *, plotly: str = "inline", nav: str = "") -> str:
     if run.error:
         body.append(f"<p class='note fail'>{esc(run.error)}</p>")
     from frugalml.data._report import data_run_sections
+    from frugalml.train._report import train_run_sections
 
     body.extend(data_run_sections(run))
+    body.extend(train_run_sections(run))
     if run.measurements:
         body.append(_section("Measurements", "measurements", table(
             ["name", "batch", "value", "unit", "device", "source"],

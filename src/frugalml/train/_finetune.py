@@ -404,7 +404,7 @@ def train(config: TrainConfig | None = None, *, module: nn.Module | None = None,
         from frugalml.measure.env import fingerprint
         from frugalml.store import open_store
 
-        run = open_store(config.store).start_run("train", name=f"{config.model} {config.method}"
+        run = open_store(config.store).start_run("train", name=f"{handle.name} {config.method}"
                                                  + (" dp" if config.privacy else ""),
                                                  config=config.model_dump(), env=fingerprint())
     from frugalml.store import Artifact, Measurement, fail_on_error
@@ -451,7 +451,7 @@ def train(config: TrainConfig | None = None, *, module: nn.Module | None = None,
             torch.cuda.synchronize()
         seconds = time.perf_counter() - started
         energy = meter.read_j() - energy0
-        peak, memory_source = rss.peak_bytes, "rss (sampled every 50 ms; a lower bound)"
+        peak, memory_source = rss.peak_bytes, "process RSS sampled every 50 ms, a lower bound"
         if device.type == "cuda":
             peak, memory_source = int(torch.cuda.max_memory_allocated()), "cuda max_memory_allocated"
         with torch.no_grad():
@@ -497,6 +497,6 @@ def train(config: TrainConfig | None = None, *, module: nn.Module | None = None,
             result.run_id = run.id
             run.finish(result=result.to_dict(), measurements=measurements,
                        artifacts=[Artifact(path=str(a), sha256=s, bytes=b) for a, s, b in artifacts])
-    log.info("train: %s %s, test accuracy %.4f after %d epochs (%.1f s)", config.model, config.method, test_acc,
+    log.info("train: %s %s, test accuracy %.4f after %d epochs (%.1f s)", handle.name, config.method, test_acc,
              epoch, seconds)
     return result

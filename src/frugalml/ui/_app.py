@@ -43,6 +43,10 @@ def _headline(run: Any) -> str:
     if run.kind == "profile" and r.get("latency_ms"):
         b = sorted(r["latency_ms"], key=int)[0]
         return f"p50 {fmt(r['latency_ms'][b]['p50'], '.3g')} ms at batch {esc(b)} ({esc(r.get('runtime'))})"
+    if run.kind in ("train", "federated"):
+        from frugalml.train._report import train_headline
+
+        return esc(train_headline(run))
     r = r.get("verdict") if run.kind == "gate" and isinstance(r.get("verdict"), dict) else r
     if run.kind == "gate" and "passed" in r:
         return "<span class='pass'>pass</span>" if r["passed"] else f"<span class='fail'>fail: {esc(', '.join(r.get('failed', [])))}</span>"
