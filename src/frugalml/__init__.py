@@ -28,6 +28,7 @@ from frugalml.measure import LatencyStats, Profile, Roofline, profile
 from frugalml.models import InputSpec, ModelHandle, load_model
 from frugalml.search import SearchResult, optimize
 from frugalml.store import RunRecord, Store, open_store
+from frugalml.train import PrivacySettings, TrainConfig, TrainResult, train
 
 __all__ = [
                              "DataError",
@@ -41,6 +42,7 @@ __all__ = [
                              "MeasurementError",
                              "ModelHandle",
                              "ModelLoadError",
+                             "PrivacySettings",
                              "Profile",
                              "Recipe",
                              "Roofline",
@@ -48,6 +50,8 @@ __all__ = [
                              "SearchResult",
                              "Store",
                              "StoreError",
+                             "TrainConfig",
+                             "TrainResult",
                              "UnsafeFormatError",
                              "Verdict",
                              "__version__",
@@ -60,4 +64,5 @@ __all__ = [
                              "open_store",
                              "optimize",
                              "profile",
+                             "train",
 ]

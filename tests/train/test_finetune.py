@@ -47,7 +47,7 @@ def test_full_training_learns_and_records_the_run(sqlite_url: str) -> None:
 
     page = render_run(run, plotly="/static/plotly.min.js")
     assert "fig-train-epochs" in page and "Per epoch" in page
-    assert _headline(run).startswith("full: test accuracy 0.9")
+    assert _headline(run).startswith("full: accuracy 0.9")
 
 
 def test_training_is_seeded() -> None:
@@ -132,3 +132,12 @@ def _two_class_csv(tmp_path: Path) -> Path:
     frame["label"] = np.arange(40) % 2
     frame.to_csv(path, index=False)
     return path
+
+
+@pytest.mark.cuda
+def test_training_on_cuda_measures_the_allocator_peak() -> None:
+    import frugalml
+
+    result = frugalml.train(**DIGITS, method="full", epochs=3, device="cuda", record=False)
+    assert result.device == "cuda" and result.test_accuracy > 0.5
+    assert result.memory_source == "cuda max_memory_allocated" and result.peak_memory_bytes > 0

@@ -164,8 +164,7 @@ def simulate_command(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Simulate federated training (Flower + Ray) and compare it with centralised training."""
-    from frugalml.train import PrivacySettings
-    from frugalml.train._federated import simulate
+    from frugalml.train import PrivacySettings, simulate
 
     settings = _privacy(dp, epsilon, delta, max_grad_norm, None)
     with _bar() as bar, warnings.catch_warnings(record=True) as caught:
@@ -191,14 +190,18 @@ def simulate_command(
     table = Table(title=f"{strategy} on {data}, {rounds} rounds (run {result.run_id})", title_justify="left")
     for column in ("round", "accuracy", "uploaded", "downloaded", "failed"):
         table.add_column(column, justify="right")
-    shown = result.rounds if len(result.rounds) <= 12 else result.rounds[:5] + result.rounds[-5:]
+    shown = result.rounds if len(result.rounds) <= 12 else result.rounds[:5] + [None] + result.rounds[-5:]
     for r in shown:
+        if r is None:
+            table.add_row("...", "", "", "", "")
+            continue
         table.add_row(str(r["round"]), f"{r['accuracy']:.4f}", f"{r.get('upload_bytes', 0) / 1e3:,.1f} kB",
                       f"{r.get('download_bytes', 0) / 1e3:,.1f} kB", str(r.get("failures", 0)))
     console.print(table)
+    gap = result.gap
     console.print(f"final accuracy {result.final_accuracy:.4f}" + (
-        f"; centralised {result.centralized_accuracy:.4f} (gap {100 * result.gap:+.2f} points)"
-        if result.centralized_accuracy is not None else ""), highlight=False)
+        f"; centralised {result.centralized_accuracy:.4f} (federated {abs(100 * gap):.2f} points "
+        f"{'below' if gap > 0 else 'above'})" if gap is not None else ""), highlight=False)
     ratio = result.upload_bytes_float32 / result.upload_bytes if result.upload_bytes else float("nan")
     console.print(f"uploaded {result.upload_bytes / 1e6:,.2f} MB ({ratio:.2f}x less than float32 updates), "
                   f"downloaded {result.download_bytes / 1e6:,.2f} MB in {result.seconds:,.0f} s", highlight=False)

@@ -14,13 +14,12 @@ def train_headline(run: Any) -> str:
     r = run.result or {}
     if run.kind == "train" and r.get("test_accuracy") is not None:
         privacy = r.get("privacy")
-        return (f"{r['method']}: test accuracy {r['test_accuracy']:.4f}, {r['trainable_fraction']:.2%} trained"
+        return (f"{r['method']}: accuracy {r['test_accuracy']:.4f}"
                 + (f", epsilon {privacy['epsilon_spent']:.3g}" if privacy else ""))
     if run.kind == "federated" and r.get("final_accuracy") is not None:
         central = r.get("centralized_accuracy")
         return (f"{r['config']['strategy']}: accuracy {r['final_accuracy']:.4f}"
-                + (f" (centralised {central:.4f})" if central is not None else "")
-                + f", {r['upload_bytes'] / 1e6:.2f} MB up")
+                + (f" vs {central:.4f} centralised" if central is not None else ""))
     return ""
 
 
