@@ -71,3 +71,17 @@ def test_layers_opacus_cannot_handle_are_named() -> None:
     with pytest.raises(InvalidArgumentError, match=r"privacy=.*trainable layers with buffers.*0:_Scaled"):
         train(module=model, example_inputs=torch.zeros(2, 64), data="zoo:digits", method="full",
               privacy=PrivacySettings(epsilon=3), record=False)
+
+
+def test_text_lora_with_dp_freezes_and_lists_the_embeddings(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from frugalml.datasets import load_dataset
+
+    frame = load_dataset("zoo:stdlib-docs").frame
+    parts = [frame[frame.source == family].sort_values("text").head(40) for family in ("network", "text")]
+    pd.concat(parts)[["text", "source", "split"]].to_csv(tmp_path / "tiny.csv", index=False)
+    result = train(data=str(tmp_path / "tiny.csv"), label_column="source", method="lora", epochs=1, max_seq_len=32,
+                   privacy=PrivacySettings(epsilon=8), record=False)
+    assert any(f.startswith("embeddings:") for f in result.frozen)
+    assert 0 < result.privacy["epsilon_spent"] <= 8 * 1.01 and result.trainable_fraction < 0.02
