@@ -32,3 +32,14 @@ def test_usage_errors(cli, tmp_path: Path) -> None:
                          (["federated", "simulate", "--dp", "--epsilon", "-1"], "epsilon=-1.0")):
         code, _, err = cli(argv)
         assert code == 2 and needle in err and "Traceback" not in err, (argv, err)
+
+
+def test_dp_options_update_the_config_files_privacy(cli, tmp_path: Path, sqlite_url: str) -> None:
+    config = tmp_path / "train.yaml"
+    config.write_text("model: zoo:digits-mlp\ndata: zoo:digits\nmethod: head\nepochs: 1\n"
+                      "privacy: {epsilon: 8, delta: 1.0e-5, accountant: rdp}\n")
+    code, out, err = cli(["train", "--config", str(config), "--dp", "--epsilon", "4", "--store", sqlite_url, "--json"])
+    p = json.loads(out)["privacy"]
+    assert code == 0 and (p["epsilon_target"], p["delta"], p["accountant"]) == (4.0, 1e-5, "rdp"), err
+    code, out, err = cli(["train", "--config", str(config), "--dp", "--store", sqlite_url, "--json"])  # epsilon from the file
+    assert code == 0 and json.loads(out)["privacy"]["epsilon_target"] == 8.0, err

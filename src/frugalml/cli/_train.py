@@ -34,20 +34,25 @@ def _bar() -> Progress:
 
 def _privacy(dp: bool, epsilon: float | None, delta: float | None, max_grad_norm: float | None,
              accountant: str | None) -> dict | None:
+    """The privacy options given on the command line, as a mapping that updates the config file's."""
     from frugalml.errors import InvalidArgumentError
 
+    given = {"epsilon": epsilon, "delta": delta, "max_grad_norm": max_grad_norm, "accountant": accountant}
     if not dp:
-        given = [n for n, v in (("--epsilon", epsilon), ("--delta", delta), ("--max-grad-norm", max_grad_norm),
-                                ("--accountant", accountant)) if v is not None]
-        if given:
-            raise InvalidArgumentError(given[0], "given without --dp", "only applies to private training",
+        named = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]
+        if named:
+            raise InvalidArgumentError(named[0], "given without --dp", "only applies to private training",
                                        "Add --dp to train with differential privacy, or drop the option.")
         return None
-    if epsilon is None:
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _require_epsilon(privacy: dict | None) -> None:
+    from frugalml.errors import InvalidArgumentError
+
+    if privacy is not None and privacy.get("epsilon") is None:
         raise InvalidArgumentError("--epsilon", None, "is required with --dp",
                                    "Add e.g. --epsilon 3 (smaller is more private).")
-    settings = {"epsilon": epsilon, "delta": delta, "max_grad_norm": max_grad_norm, "accountant": accountant}
-    return {k: v for k, v in settings.items() if v is not None}
 
 
 def _mb(value: float | None) -> str:
@@ -84,13 +89,18 @@ def train_command(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Fine-tune a model in full, with LoRA adapters or head only, optionally with differential privacy."""
+    from frugalml.config import read_yaml
     from frugalml.train import load_train_config, train
 
+    privacy = _privacy(dp, epsilon, delta, max_grad_norm, accountant)
+    if privacy is not None and "epsilon" not in privacy:  # the config file may hold it
+        raw = read_yaml(config) if config is not None else None
+        file_privacy = raw.get("privacy") if isinstance(raw, dict) else None
+        _require_epsilon({**(file_privacy if isinstance(file_privacy, dict) else {}), **privacy})
     settings = load_train_config(config, model=model, data=data, text_column=text_column, label_column=label_column,
                                  method=method, init=init, epochs=epochs, batch_size=batch_size, lr=lr,
                                  max_train_items=max_train_items, patience=patience, seed=seed, device=device,
-                                 privacy=_privacy(dp, epsilon, delta, max_grad_norm, accountant),
-                                 out=str(out) if out is not None else None, store=store)
+                                 privacy=privacy or None, out=str(out) if out is not None else None, store=store)
     with _bar() as bar, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         task = bar.add_task("loading", total=None)
@@ -167,6 +177,7 @@ def simulate_command(
     from frugalml.train import PrivacySettings, simulate
 
     settings = _privacy(dp, epsilon, delta, max_grad_norm, None)
+    _require_epsilon(settings)
     with _bar() as bar, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         task = bar.add_task("starting Flower simulation", total=rounds)

@@ -114,12 +114,19 @@ def require(module: str, extra: str) -> None:
 
 
 def load_train_config(path: str | Path | None, **overrides: Any) -> TrainConfig:
-    """Read a training config (YAML) and apply ``overrides`` (fields set to None are left as in the file)."""
+    """Read a training config (YAML) and apply ``overrides``: fields set to None are left as in the file, and a
+    mapping (``privacy={"epsilon": 8}``) updates the file's mapping key by key."""
     from frugalml.config import read_yaml, validate_model
 
     raw = read_yaml(path) if path is not None else {}
     if raw is not None and not isinstance(raw, dict):
         raise InvalidArgumentError("config", str(path), "must be a mapping of keys to values",
                                    "Start the file with keys such as `model: zoo:minilm`; see docs/train.md.")
-    merged = {**(raw or {}), **{k: v for k, v in overrides.items() if v is not None}}
+    merged = dict(raw or {})
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            value = {**merged[key], **value}  # `--epsilon 8` keeps the file's delta and accountant
+        merged[key] = value
     return validate_model(TrainConfig, merged, source=str(path or "config"), docs="docs/train.md")
