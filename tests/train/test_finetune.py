@@ -141,3 +141,8 @@ def test_training_on_cuda_measures_the_allocator_peak() -> None:
     result = frugalml.train(**DIGITS, method="full", epochs=3, device="cuda", record=False)
     assert result.device == "cuda" and result.test_accuracy > 0.5
     assert result.memory_source == "cuda max_memory_allocated" and result.peak_memory_bytes > 0
+
+
+def test_unknown_lora_targets_name_the_layers_there_are() -> None:
+    with pytest.raises(InvalidArgumentError, match=r"lora.target_modules=\['nope'\].*Name layers the model has"):
+        train(**DIGITS, method="lora", lora={"target_modules": ["nope"]}, epochs=1, record=False)

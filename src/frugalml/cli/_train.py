@@ -55,6 +55,15 @@ def _require_epsilon(privacy: dict | None) -> None:
                                    "Add e.g. --epsilon 3 (smaller is more private).")
 
 
+def _show_privacy_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """Print the PrivacyWarnings a run raised (delta >= 1/N): allowed, but never silently."""
+    from frugalml.train import PrivacyWarning
+
+    for w in caught:
+        if issubclass(w.category, PrivacyWarning):
+            err_console.print(f"[yellow]warning:[/] {w.message}", highlight=False, soft_wrap=True)
+
+
 def _mb(value: float | None) -> str:
     return "n/a" if value is None else f"{value / 1e6:,.1f} MB"
 
@@ -106,9 +115,7 @@ def train_command(
         task = bar.add_task("loading", total=None)
         result = train(settings, on_progress=lambda done, total, message: bar.update(task, completed=done,
                                                                                       total=total, description=message))
-    for w in caught:
-        if w.category.__name__ == "PrivacyWarning":
-            err_console.print(f"[yellow]warning:[/] {w.message}", highlight=False, soft_wrap=True)
+    _show_privacy_warnings(caught)
     if as_json:
         typer.echo(dumps(result.to_dict()))
         return
@@ -188,9 +195,7 @@ def simulate_command(
                           centralized=not no_centralized, seed=seed, store=store,
                           on_progress=lambda done, total, message: bar.update(task, completed=done,
                                                                               description=message))
-    for w in caught:
-        if w.category.__name__ == "PrivacyWarning":
-            err_console.print(f"[yellow]warning:[/] {w.message}", highlight=False, soft_wrap=True)
+    _show_privacy_warnings(caught)
     if as_json:
         typer.echo(dumps(result.to_dict()))
         return

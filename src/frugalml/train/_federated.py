@@ -130,8 +130,6 @@ def _fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, bat
                                          generator=generator)
     net: nn.Module = model.train()
     if noise_multiplier is not None:
-        import warnings
-
         from opacus import PrivacyEngine
 
         with warnings.catch_warnings():
@@ -306,7 +304,7 @@ def simulate(*, model: str = "zoo:digits-mlp", data: str = "zoo:digits", label_c
     from frugalml.models import load_model
     from frugalml.store import Measurement, fail_on_error
     from frugalml.train._config import require
-    from frugalml.train._finetune import encode_labels
+    from frugalml.train._finetune import encode_labels, reinitialise
 
     _check(clients, rounds, strategy, alpha, compress_updates, fraction, local_epochs, batch_size, lr, mu)
     require("flwr", "federated")
@@ -336,10 +334,7 @@ def simulate(*, model: str = "zoo:digits-mlp", data: str = "zoo:digits", label_c
     x_test, y_test = torch.as_tensor(x_all[test_rows]), torch.as_tensor(y_all[test_rows])
     parts = dirichlet_partition(y, clients, alpha=alpha, seed=seed)
     torch.manual_seed(seed)
-    template = copy.deepcopy(handle.module)
-    for module in template.modules():
-        if hasattr(module, "reset_parameters"):
-            module.reset_parameters()  # from scratch: the zoo weights were trained on these very rows
+    template = reinitialise(copy.deepcopy(handle.module))  # from scratch: the zoo weights saw these very rows
     with torch.no_grad():
         if template.eval()(torch.as_tensor(x[:2])).shape[-1] != len(classes):
             raise InvalidArgumentError("model", model, f"does not output {len(classes)} classes",

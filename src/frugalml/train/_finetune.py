@@ -221,15 +221,21 @@ def _output_layer(model: nn.Module) -> str:
     return names[-1]
 
 
+def reinitialise(model: nn.Module) -> nn.Module:
+    """Fresh weights for every layer that can reset itself (seed with torch.manual_seed first)."""
+    for module in model.modules():
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+    return model
+
+
 def _tensor_model(handle: Any, config: TrainConfig, data: _Data) -> nn.Module:
     if handle.module is None:
         raise ModelLoadError("model", handle.name, f"is a {handle.format} model; training needs a PyTorch module",
                              "Train the original PyTorch model (zoo:digits-mlp, or pass a torch.nn.Module).")
     model = copy.deepcopy(handle.module)
     if config.init == "scratch":
-        for module in model.modules():
-            if hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+        reinitialise(model)
     with torch.no_grad():
         outputs = model.eval()(data.inputs[0][:2]).shape[-1]
     if outputs != len(data.classes):
@@ -273,9 +279,15 @@ def _apply_method(model: nn.Module, config: TrainConfig, kind: str, frozen: list
             raise InvalidArgumentError("method", "lora", f"{type(model).__name__} has no layer besides its output "
                                        "layer to adapt", "Use method: full or head for this model.")
         task = None
-    wrapped = peft.get_peft_model(model, peft.LoraConfig(
-        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets, task_type=task,
-        modules_to_save=[h.split(".")[-1] for h in heads]))
+    try:
+        wrapped = peft.get_peft_model(model, peft.LoraConfig(
+            r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets, task_type=task,
+            modules_to_save=[h.split(".")[-1] for h in heads]))
+    except ValueError as exc:  # peft: "Target modules {...} not found in the base model"
+        layers = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)})
+        raise InvalidArgumentError("lora.target_modules", targets, f"peft cannot adapt them ({str(exc)[:160]})",
+                                   f"Name layers the model has, such as {', '.join(layers[:8])}, or 'all-linear'.") \
+            from None
     frozen.append("base weights: method lora (adapters on " + (targets if isinstance(targets, str) else
                                                              ", ".join(targets)) + "; head trained in full)")
     return wrapped
