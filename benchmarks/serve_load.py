@@ -11,7 +11,10 @@
    valid ones; every bad one must get a 4xx with a message and every valid one a 200; then the same
    valid requests with a shadow whose every batch raises: every answer must equal the no-shadow one.
 
-    python benchmarks/serve_load.py [--seconds 8] [--out benchmarks/results/serve_load.json]
+With ``--device cuda`` the servers run the models on the GPU and the compressed model is the BF16
+artifact (examples/recipes/minilm-bf16.yaml) instead of the CPU INT8 one.
+
+    python benchmarks/serve_load.py [--seconds 8] [--device cpu|cuda] [--out benchmarks/results/serve_load.json]
 """
 
 from __future__ import annotations
@@ -101,15 +104,16 @@ async def _load(url: str, endpoint: str, texts: list[str], clients: int, seconds
             "p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))] if ms else None}
 
 
-def load(seconds: float, tmp: Path) -> dict[str, Any]:
+def load(seconds: float, tmp: Path, device: str = "cpu") -> dict[str, Any]:
     from frugalml.compress import compress_to_dir
     from frugalml.datasets import load_dataset
 
     texts = list(dict.fromkeys(load_dataset("zoo:stdlib-docs").texts()))
     np.random.default_rng(0).shuffle(texts)
     store = f"sqlite:///{tmp / 'runs.db'}"
-    artifact = tmp / "minilm-int8"
-    compress_to_dir("zoo:minilm", Path(__file__).parents[1] / "examples" / "recipes" / "minilm-int8.yaml", artifact,
+    recipe = "minilm-bf16" if device == "cuda" else "minilm-int8"
+    artifact = tmp / recipe
+    compress_to_dir("zoo:minilm", Path(__file__).parents[1] / "examples" / "recipes" / f"{recipe}.yaml", artifact,
                     store=store)
     out: dict[str, Any] = {}
     names = list(MODES)
@@ -118,7 +122,7 @@ def load(seconds: float, tmp: Path) -> dict[str, Any]:
         # One server at a time: an idle PyTorch server's OpenMP threads spin for a while after a batch and
         # took CPU from the measured one on this 2-core machine. Mirrored order (A B C C B A) cancels drift.
         for mode in names + names[::-1]:
-            proc, url = _start(model, MODES[mode], store)
+            proc, url = _start(model, [*MODES[mode], "--device", device], store)
             try:
                 for clients in (1, 8, 64):
                     runs[mode][clients].append(asyncio.run(_load(url, "/v1/embed", texts, clients, seconds / 2)))
@@ -141,7 +145,8 @@ def load(seconds: float, tmp: Path) -> dict[str, Any]:
             levels[str(clients)] = merged
             print(model, clients, ", ".join(f"{m} {merged[m]['throughput_rps']:.1f} req/s" for m in names),
                   f"x{merged['speedup']:.2f}", flush=True)
-        out["zoo:minilm" if model == "zoo:minilm" else "minilm-int8 (ONNX Runtime)"] = levels
+        label = {"minilm-int8": "minilm-int8 (ONNX Runtime)", "minilm-bf16": "minilm-bf16 (PyTorch, CUDA)"}[recipe]
+        out["zoo:minilm" if model == "zoo:minilm" else label] = levels
     return out
 
 
@@ -239,20 +244,33 @@ def faults(tmp: Path) -> dict[str, Any]:
     return summary
 
 
+def _device_name(device: str) -> str:
+    if device == "cuda":
+        import torch
+
+        return str(torch.cuda.get_device_name())
+    return "cpu"
+
+
 def main() -> None:
     from frugalml.measure.env import fingerprint
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "serve_load.json")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default benchmarks/results/serve_load.json (serve_load_cuda.json with --device cuda)")
     args = parser.parse_args()
+    if args.out is None:
+        name = "serve_load_cuda.json" if args.device == "cuda" else "serve_load.json"
+        args.out = Path(__file__).parent / "results" / name
     with tempfile.TemporaryDirectory() as tmp:
         fault = faults(Path(tmp))
         print(json.dumps({k: v for k, v in fault.items() if k != "bad"}, indent=1), flush=True)
-        loads = load(args.seconds, Path(tmp))
+        loads = load(args.seconds, Path(tmp), args.device)
     at64 = {m: {"speedup": v["64"]["speedup"], "failures": v["64"]["on"]["failures"] + v["64"]["off"]["failures"]}
             for m, v in loads.items()}
-    result = {"benchmark": "serve_load", "machine": fingerprint(), "seconds_per_level_and_mode": args.seconds,
+    result = {"benchmark": "serve_load", "machine": fingerprint(), "device": _device_name(args.device), "seconds_per_level_and_mode": args.seconds,
               "load": loads, "faults": fault,
               "target": {"speedup_at_64": 3.0, "met": all(v["speedup"] >= 3 and v["failures"] == 0
                                                           for v in at64.values()), "at_64": at64}}

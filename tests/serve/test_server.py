@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
@@ -119,6 +120,18 @@ def test_text_embeddings(minilm) -> None:
         assert client.post("/v1/predict", json={"inputs": ["x"]}).status_code == 400
 
 
+@pytest.mark.cuda
+def test_text_embeddings_on_cuda(minilm) -> None:
+    cpu, gpu = ServedModel("zoo:minilm"), ServedModel("zoo:minilm", device="cuda")
+    config = ServeConfig(model="zoo:minilm", device="cuda").checked()
+    with TestClient(create_app(config, models={"zoo:minilm": gpu})) as client:
+        texts = ["a cat sat on the mat", "the dog barked", "x"]
+        r = client.post("/v1/embed", json={"inputs": texts})
+        assert r.status_code == 200
+        assert np.allclose(r.json()["embeddings"], cpu.run(texts), atol=1e-3)
+    assert next(gpu.handle.module.parameters()).is_cuda
+
+
 def test_cascade_escalates_only_unsure_items(mlp: ServedModel, cnn: ServedModel, digits) -> None:
     x, _ = digits
     models = {"zoo:digits-cnn": cnn}
@@ -197,7 +210,10 @@ def test_config_checks() -> None:
            ({}, "give a model"), ({"model": "m", "cascade": "a:b"}, "not both"),
            ({"model": "m", "max_items": 2000, "max_queue": 100}, "max_items"),
            ({"model": "m", "ssl_certfile": "cert.pem"}, "both"), ({"model": "m", "timeout_s": 0}, "timeout_s"),
-           ({"cascade": "only-one"}, "SMALL:LARGE"), ({"model": "m", "api_key_file": "/no/such"}, "no such file")]
+           ({"cascade": "only-one"}, "SMALL:LARGE"), ({"model": "m", "api_key_file": "/no/such"}, "no such file"),
+           ({"model": "m", "device": "tpu"}, "cpu or cuda")]
+    if not torch.cuda.is_available():
+        bad.append(({"model": "m", "device": "cuda"}, "no CUDA GPU"))
     for options, match in bad:
         with pytest.raises(InvalidArgumentError, match=match):
             ServeConfig(**options).checked()

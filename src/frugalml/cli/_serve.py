@@ -22,6 +22,7 @@ def serve_command(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
     port: int = typer.Option(8000, "--port", help="Port."),
     runtime: str = typer.Option(None, "--runtime", help="torch or onnxruntime (default: the model's own)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda (an NVIDIA GPU)."),
     max_batch: int = typer.Option(32, "--max-batch", help="Most items per inference batch (1 = batching off)."),
     max_wait_ms: float = typer.Option(0.0, "--max-wait-ms", help="Longest an item waits for more items (0: a batch "
                                       "takes what queued while the previous one ran)."),
@@ -57,7 +58,8 @@ def serve_command(
         raise InvalidArgumentError("serve", ", ".join(missing), "is not installed", "Run: pip install 'frugalml[serve]'.")
     from frugalml.serve import ServeConfig, serve
 
-    config = ServeConfig(model=model, host=host, port=port, runtime=runtime, max_batch=max_batch,
+    config = ServeConfig(model=model, host=host, port=port, runtime=runtime, device=device,
+                         max_batch=max_batch,
                          max_wait_ms=max_wait_ms, max_queue=max_queue, cache_size=cache_size, cache_ttl_s=cache_ttl_s,
                          timeout_s=timeout_s, max_items=max_items, max_text_chars=max_text_chars,
                          max_body_bytes=max_body_bytes, workers=workers, api_key_file=api_key_file,
@@ -66,7 +68,7 @@ def serve_command(
                          store=store).checked()
     scheme = "https" if ssl_certfile else "http"
     serve(config, on_listen=lambda: console.print(
-        f"serving {cascade or model} on {scheme}://{host}:{port} (batch <= {max_batch}, wait <= {max_wait_ms:g} ms, "
+        f"serving {cascade or model} on {scheme}://{host}:{port} ({device}, batch <= {max_batch}, wait <= {max_wait_ms:g} ms, "
         f"{workers} worker{'s' if workers > 1 else ''}); Ctrl+C stops"))
 
 

@@ -98,7 +98,7 @@ class Server:
         self.started = time.time()
 
     def _load(self, spec: str) -> ServedModel:
-        return self.preloaded.get(spec) or ServedModel(spec, runtime=self.config.runtime)
+        return self.preloaded.get(spec) or ServedModel(spec, runtime=self.config.runtime, device=self.config.device)
 
     def start(self) -> None:
         """Load the models, warm them up and read the drift reference (blocking; once: `frugal serve` calls

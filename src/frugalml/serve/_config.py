@@ -21,6 +21,7 @@ class ServeConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
     runtime: str | None = None
+    device: str = "cpu"
     max_batch: int = 32
     max_wait_ms: float = 0.0
     max_queue: int = 1024
@@ -60,6 +61,14 @@ class ServeConfig(BaseModel):
                 raise InvalidArgumentError(name, getattr(self, name), "must be >= 0", f"Use e.g. --{name.replace('_', '-')} 5.")
         if self.timeout_s <= 0:
             raise InvalidArgumentError("timeout_s", self.timeout_s, "must be > 0", "Use e.g. --timeout-s 30.")
+        if self.device not in ("cpu", "cuda"):
+            raise InvalidArgumentError("device", self.device, "must be cpu or cuda", "Use --device cpu or --device cuda.")
+        if self.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise InvalidArgumentError("device", self.device, "no CUDA GPU is visible to PyTorch here",
+                                           "Use --device cpu, or run on a machine with an NVIDIA GPU and drivers.")
         if self.cache_ttl_s is not None and self.cache_ttl_s <= 0:
             raise InvalidArgumentError("cache_ttl_s", self.cache_ttl_s, "must be > 0", "Leave it out for no expiry.")
         if self.max_items > self.max_queue:

@@ -28,7 +28,7 @@ class InputError(ValueError):
 class ServedModel:
     """A loaded model (zoo name, directory, artifact or .onnx file) and how to run and answer for it."""
 
-    def __init__(self, spec: str, *, runtime: str | None = None) -> None:
+    def __init__(self, spec: str, *, runtime: str | None = None, device: str = "cpu") -> None:
         from frugalml.models import load_model
 
         self.spec = spec
@@ -39,6 +39,7 @@ class ServedModel:
         self.task: str = self.handle.task
         self.kind: str = self.handle.input_spec.kind
         self.runtime = runtime or ("torch" if self.handle.module is not None else "onnxruntime")
+        self.device = device
         labels = self.handle.metadata.get("labels")
         self.labels: list[str] | None = [str(v) for v in labels] if labels else None
         self.item_shape = self.handle.input_spec.item_shape
@@ -74,10 +75,11 @@ class ServedModel:
     def run(self, items: list[Any]) -> np.ndarray:
         """Raw outputs for one batch: (items, classes | 1 | dims)."""
         if self.kind == "text":
-            return self.handle.predict(items, batch_size=len(items), runtime=self.runtime, bucket=True)
+            return self.handle.predict(items, batch_size=len(items), runtime=self.runtime,
+                                      device=self.device, bucket=True)
         dtype = np.dtype(self.handle.input_spec.dtype)
         array = np.asarray(items, dtype=dtype).reshape((len(items), *(self.item_shape or ())))
-        return self.handle.predict(array, batch_size=len(items), runtime=self.runtime)
+        return self.handle.predict(array, batch_size=len(items), runtime=self.runtime, device=self.device)
 
     def answer(self, output: np.ndarray, *, scores: bool = False) -> dict[str, Any]:
         """One item's JSON answer from its raw output row."""
