@@ -70,6 +70,8 @@ def test_bad_arguments() -> None:
         evaluate(handle, "zoo:digits", group_column="nope")
     with pytest.raises(InvalidArgumentError, match="n_boot"):
         evaluate(handle, "zoo:digits", n_boot=0)
+    with pytest.raises(InvalidArgumentError, match="device"):
+        evaluate(handle, "zoo:digits", device="gpu")
 
 
 def test_probabilities_and_calibration_error() -> None:

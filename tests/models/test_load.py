@@ -143,3 +143,14 @@ def test_wrong_task_for_zoo_model() -> None:
         load_model("zoo:digits-mlp", task="embedding")
     with pytest.raises(InvalidArgumentError, match="Did you mean 'embedding'"):
         load_model("zoo:minilm", task="embeding")
+
+
+@pytest.mark.cuda
+def test_predict_follows_the_module_between_devices() -> None:
+    digits_mlp = load_model("zoo:digits-mlp")  # its own handle: this test moves the module around
+    x = digits_mlp.example_inputs[:8]
+    on_gpu = digits_mlp.predict(x, device="cuda")
+    on_cpu = digits_mlp.predict(x, device="cpu")  # moves the module back to the CPU
+    again = digits_mlp.predict(x, device="cuda")  # the cached GPU runner must not see a CPU module
+    np.testing.assert_allclose(on_gpu, on_cpu, atol=1e-4)
+    np.testing.assert_allclose(on_gpu, again, atol=1e-6)

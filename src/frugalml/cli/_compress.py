@@ -48,6 +48,8 @@ def compress_command(
     data: str = typer.Option(None, "--data", help="Calibration / distillation / evaluation data (zoo:NAME or a file)."),
     seq_len: int = typer.Option(64, "--seq-len", help="Tokens per text item during calibration and training."),
     seed: int = typer.Option(0, "--seed", help="Seed for everything random."),
+    device: str = typer.Option("cpu", "--device", help="Where PyTorch steps run: cpu or cuda (INT4 / FP8 weights "
+                               "and 2:4 sparsity need cuda)."),
     encrypt_key_file: Path = typer.Option(None, "--encrypt-key-file", help="Encrypt the artifact (AES-256-GCM) with this 32-byte key."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty output directory."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
@@ -60,7 +62,7 @@ def compress_command(
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console,
                   transient=True, disable=not err_console.is_terminal) as bar:
         task = bar.add_task(f"compressing {model}", total=None)
-        result = compress_to_dir(model, recipe, out, data=data, seq_len=seq_len, seed=seed, encrypt_key=key,
+        result = compress_to_dir(model, recipe, out, data=data, seq_len=seq_len, seed=seed, device=device, encrypt_key=key,
                                  overwrite=overwrite, store=store or default_store_url(),
                                  on_progress=lambda message: bar.update(task, description=message))
     if as_json:

@@ -55,6 +55,7 @@ def compress(
     data: str | Dataset | Sequence[Any] | None = None,
     seq_len: int = 64,
     seed: int = 0,
+    device: str = "cpu",
     on_progress: Callable[[str], None] | None = None,
 ) -> ModelHandle:
     """Apply ``recipe`` to ``model`` and return the compressed model's handle.
@@ -66,7 +67,10 @@ def compress(
             a Dataset or raw items); defaults to the model's own default data (its train split).
         seq_len: tokens per text item during calibration and distillation.
         seed: seed for everything random (distillation order, sampling).
+        device: where PyTorch work runs (``cpu`` or ``cuda``): distillation, torchao quantization and
+            the compile warm-up; ``cuda`` is needed by INT4 / FP8 weights and 2:4 sparsity.
     """
+    _check_device(device)
     handle = model if isinstance(model, ModelHandle) else load_model(model)
     if isinstance(recipe, (str, Path)):
         recipe = Recipe.load(recipe)
@@ -78,15 +82,21 @@ def compress(
         first = next(step for step in recipe if step.needs_torch)
         raise InvalidArgumentError("recipe", first.technique, f"needs a PyTorch model but {handle.name} is ONNX",
                                    "Load the original PyTorch model, or use ONNX techniques only.")
-    torch_int8 = [i for i, s in enumerate(recipe) if s.technique == "quantize_dynamic" and s.needs_torch]
-    if torch_int8 and any(s.needs_torch for s in list(recipe)[torch_int8[0] + 1:]):
-        raise InvalidArgumentError("recipe", recipe.describe(), "PyTorch steps follow quantize_dynamic with backend "
-                                   "torch", "Make torch quantization the last PyTorch step of the recipe.")
+    # Steps whose result is not plain weights (torch INT8, torchao tensors, sparse 2:4 tensors) are
+    # saved as the float weights before them and replayed on load, so only compile may follow them.
+    replayed = [i for i, s in enumerate(recipe) if _is_replayed(s)]
+    if replayed:
+        first = list(recipe)[replayed[0]]
+        later = [s for s in list(recipe)[replayed[0] + 1:] if s.needs_torch and s.technique != "compile"]
+        if later:
+            raise InvalidArgumentError("recipe", recipe.describe(), f"{later[0].technique} follows {first.technique}, "
+                                       "whose weights are no longer plain floats",
+                                       f"Make {first.technique} the last PyTorch step of the recipe (compile may follow).")
     items, labels = _items_of(handle, data)
     workdir = tempfile.TemporaryDirectory(prefix="frugalml-compress-")
     progress = on_progress or (lambda message: None)
     ctx = CompressContext(teacher=handle, calibration=items, train=items, labels=labels, seq_len=seq_len, seed=seed,
-                          workdir=workdir.name, progress=progress)
+                          workdir=workdir.name, device=device, progress=progress)
     current = handle
     records: list[StepRecord] = []
     float_module = None
@@ -94,13 +104,15 @@ def compress(
         progress(f"step {index + 1}/{len(recipe)}: {step.technique}")
         log.info("compress %s: step %d/%d %s", handle.name, index + 1, len(recipe), step.technique)
         record = StepRecord(technique=step.technique, config=step.to_dict())
-        if step.technique == "quantize_dynamic" and getattr(step, "backend", "") == "torch":
-            float_module = current.module  # artifacts store float weights and re-quantize on load
+        before = current
         current = handler_for(step)(current, step, ctx, record)
+        if _is_replayed(step) and float_module is None:
+            # Artifacts store these float weights and replay the step on load. A handler that changes
+            # the floats itself (2:4 masking and recovery) hands over the weights to store.
+            float_module = current.metadata.pop("_float_module", None) or before.module
         records.append(record)
         for skipped in record.skipped:
             log.info("%s skipped %s: %s", step.technique, skipped["layer"], skipped["reason"])
-    torch_quantized = any(r.technique == "quantize_dynamic" and r.structure.get("backend") == "torch" for r in records)
     current.metadata = {
         **{k: v for k, v in handle.metadata.items() if not k.startswith("_")},
         **{k: v for k, v in current.metadata.items() if not k.startswith("_")},
@@ -109,10 +121,25 @@ def compress(
         "_workdir": workdir,  # keeps intermediate ONNX files alive as long as the handle
         "_source_handle": handle,
         # Artifacts store plain weights: a torch.compile wrapper is unwrapped (its options are replayed on load).
-        "_float_module": float_module if torch_quantized else getattr(current.module, "_orig_mod", current.module),
+        "_float_module": float_module if float_module is not None else getattr(current.module, "_orig_mod",
+                                                                               current.module),
     }
     current.name = f"{handle.name} [{recipe.describe()}]"
     return current
+
+
+def _check_device(device: Any) -> None:
+    from frugalml._validate import check_choice
+
+    check_choice(device, "device", ("cpu", "cuda"))
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InvalidArgumentError("device", device, "no CUDA GPU is visible to PyTorch on this machine",
+                                   "Use device cpu, or run on a machine with an NVIDIA GPU.")
+
+
+def _is_replayed(step: TechniqueConfig) -> bool:
+    return step.technique in ("quantize_weights", "sparsify_24") or (
+        step.technique == "quantize_dynamic" and getattr(step, "backend", "") == "torch")
 
 
 @dataclass
@@ -139,12 +166,14 @@ def _eval_items(handle: ModelHandle, data: Any, limit: int = 512) -> tuple[Any, 
 
 
 def measure_fidelity(original: ModelHandle, compressed: ModelHandle, items: Any, labels: Any = None, *,
-                     seq_len: int | None = 64) -> dict[str, float]:
-    """Fidelity of ``compressed`` to ``original`` on ``items`` (and accuracy of both, given labels)."""
+                     seq_len: int | None = 64, device: str = "cpu") -> dict[str, float]:
+    """Fidelity of ``compressed`` to ``original`` on ``items`` (and accuracy of both, given labels);
+    both run on ``device`` (GPU-quantized models run only where they were made)."""
     from frugalml.compress._fidelity import embedding_fidelity, retrieval_agreement
 
     seq = seq_len if original.input_spec.kind == "text" else None
-    ref, out = original.predict(items, seq_len=seq), compressed.predict(items, seq_len=seq)
+    ref = original.predict(items, seq_len=seq, device=device)
+    out = compressed.predict(items, seq_len=seq, device=device)
     if original.task == "classification":
         metrics = {"agreement": float(np.mean(ref.argmax(1) == out.argmax(1)))}
         if labels is not None and np.issubdtype(np.asarray(labels).dtype, np.integer):
@@ -171,6 +200,7 @@ def compress_to_dir(
     data: str | Dataset | None = None,
     seq_len: int = 64,
     seed: int = 0,
+    device: str = "cpu",
     encrypt_key: bytes | None = None,
     overwrite: bool = False,
     store: Any = None,
@@ -180,6 +210,7 @@ def compress_to_dir(
     from frugalml.compress.artifact import save_model
     from frugalml.measure.env import fingerprint
 
+    _check_device(device)
     original = model if isinstance(model, ModelHandle) else load_model(model)
     recipe_obj = recipe if isinstance(recipe, Recipe) else (Recipe.load(recipe) if isinstance(recipe, (str, Path))
                                                             else Recipe(recipe))
@@ -190,16 +221,18 @@ def compress_to_dir(
         opened = store if isinstance(store, Store) else open_store(store)
         run = opened.start_run("compress", name=original.name, env=fingerprint(),
                                config={"model": original.name, "recipe": recipe_obj.to_dict(), "out_dir": str(out_dir),
-                                       "data": str(data) if data is not None else None, "seq_len": seq_len, "seed": seed})
+                                       "data": str(data) if data is not None else None, "seq_len": seq_len, "seed": seed,
+                                       "device": device})
     from frugalml.store import fail_on_error
 
     with fail_on_error(run):
-        compressed = compress(original, recipe_obj, data=data, seq_len=seq_len, seed=seed, on_progress=on_progress)
+        compressed = compress(original, recipe_obj, data=data, seq_len=seq_len, seed=seed, device=device,
+                              on_progress=on_progress)
         items, labels = _eval_items(original, data)
         metrics: dict[str, Any] = {}
         if items is not None:
             (on_progress or (lambda m: None))("measuring fidelity on held-out data")
-            metrics = measure_fidelity(original, compressed, items, labels, seq_len=seq_len)
+            metrics = measure_fidelity(original, compressed, items, labels, seq_len=seq_len, device=device)
             metrics["eval_items"] = len(items)
         out = save_model(compressed, out_dir, metrics=metrics, encrypt_key=encrypt_key, overwrite=overwrite)
         from frugalml.measure import model_size

@@ -116,6 +116,7 @@ class CompressContext:
     seq_len: int = 64
     seed: int = 0
     workdir: Any = None  # a folder for intermediate files (ONNX exports)
+    device: str = "cpu"  # where PyTorch work runs: distillation, torchao quantization, compile warm-up
     progress: Callable[[str], None] = lambda message: None
 
 

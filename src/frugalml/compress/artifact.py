@@ -12,8 +12,10 @@ Layout::
 PyTorch architectures are rebuilt from data, never from pickles: the Hugging Face config (or a zoo
 architecture from an allow-list), then the recorded structural edits (low-rank ranks, every layer's
 shape after pruning, the dtype), then the safetensors weights. Models dynamically quantized with the
-torch backend are stored as their float weights and re-quantized on load (a deterministic function
-of the weights); ``deployed_bytes`` in the manifest gives their in-memory INT8 size.
+torch backend, torchao-quantized (``quantize_weights``) or 2:4-compressed (``sparsify_24``) are
+stored as their float weights from before that step (2:4: with the zeros) and the step is replayed
+on load (a deterministic function of the weights; INT4, FP8, 2:4 and anything quantized on a GPU
+load only where a CUDA GPU is visible); ``deployed_bytes`` in the manifest gives their in-memory size.
 
 Loading verifies every file's sha256 against the manifest and refuses a tampered artifact. With an
 encryption key (32 bytes, from ``--encrypt-key-file``) every file except the manifest is stored
@@ -36,7 +38,7 @@ import torch
 
 from frugalml._json import json_safe
 from frugalml._version import __version__
-from frugalml.errors import InvalidArgumentError, ModelLoadError
+from frugalml.errors import InvalidArgumentError, MeasurementError, ModelLoadError
 from frugalml.models import ModelHandle, SentenceEncoder, SequenceClassifier
 from frugalml.models._handle import InputSpec
 from frugalml.models._safety import sha256_file
@@ -114,6 +116,21 @@ def _state_bytes(module: torch.nn.Module) -> bytes:
     return save({k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()})
 
 
+def _tensor_bytes(tensor: torch.Tensor) -> int:
+    """Bytes a tensor holds; tensor subclasses (torchao quantized, 2:4 compressed) by their inner tensors."""
+    if hasattr(tensor, "__tensor_flatten__") and type(tensor) is not torch.Tensor and \
+            type(tensor) is not torch.nn.Parameter:
+        names, _ = tensor.__tensor_flatten__()
+        return sum(_tensor_bytes(getattr(tensor, name)) for name in names if getattr(tensor, name) is not None)
+    return tensor.numel() * tensor.element_size()
+
+
+def _tensor_state_bytes(module: torch.nn.Module) -> int:
+    """In-memory bytes of a module's parameters and buffers as deployed (after torchao / 2:4)."""
+    tensors = {id(t): t for t in [*module.parameters(), *module.buffers()]}  # tied weights count once
+    return sum(_tensor_bytes(t.data if isinstance(t, torch.nn.Parameter) else t) for t in tensors.values())
+
+
 def _deployed_bytes(module: torch.nn.Module) -> int:
     buffer = io.BytesIO()
     torch.save(module.state_dict(), buffer)  # our own in-memory object, only measured, never loaded
@@ -156,12 +173,6 @@ def save_model(handle: ModelHandle, out_dir: str | Path, *, metrics: dict[str, A
 
 def _write(handle: ModelHandle, folder: Path, metrics: dict[str, Any], key: bytes | None) -> dict[str, Any]:
     compression = handle.metadata.get("compression", {})
-    gpu_steps = [s["technique"] for s in compression.get("steps", []) if s["technique"] in ("quantize_weights",
-                                                                                              "sparsify_24")]
-    if gpu_steps:
-        raise InvalidArgumentError("recipe", gpu_steps[0], "GPU-quantized and 2:4-sparse models are measured in "
-                                   "memory; saving them is not supported yet",
-                                   "Save the model before this step and apply it where the model is deployed.")
     spec = handle.input_spec
     manifest: dict[str, Any] = {
         "frugalml_artifact": ARTIFACT_VERSION, "frugalml_version": __version__,
@@ -192,6 +203,8 @@ def _write(handle: ModelHandle, folder: Path, metrics: dict[str, Any], key: byte
         ranks: dict[str, int] = {}
         heads: dict[str, int] = {}
         compiled = next((s["structure"]["compile"] for s in steps if "compile" in s["structure"]), None)
+        replayed = next(({"technique": s["technique"], **s["structure"]} for s in steps
+                         if s["technique"] in ("quantize_weights", "sparsify_24")), None)
         for step in steps:
             ranks.update(step["structure"].get("ranks", {}))
             heads.update(step["structure"].get("attention_heads", {}))
@@ -199,13 +212,16 @@ def _write(handle: ModelHandle, folder: Path, metrics: dict[str, Any], key: byte
         manifest["architecture"] = {
             "kind": kind, "pooling": getattr(module, "pooling", None), "normalize": getattr(module, "normalize", None),
             "ranks": ranks, "attention_heads": heads, "shapes": layer_shapes(module), "dtype": str(dtype).removeprefix("torch."),
-            "quantized": quantized, "compile": compiled,
+            "quantized": quantized, "compile": compiled, "replay": replayed,
         }
         if hf_model is not None:
             hf_model.config.save_pretrained(str(folder))
         (folder / "model.safetensors").write_bytes(_state_bytes(module))
         if quantized is not None:
             manifest["metrics"].setdefault("deployed_bytes", _deployed_bytes(handle.module))
+        elif replayed is not None:
+            manifest["metrics"].setdefault("deployed_bytes", _tensor_state_bytes(getattr(handle.module, "_orig_mod",
+                                                                                         handle.module)))
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST):
         if key is not None:
             path.write_bytes(_encrypt(path.read_bytes(), key))
@@ -339,6 +355,14 @@ def _rebuild(folder: Path, manifest: dict[str, Any]) -> ModelHandle:
         from frugalml.compress.quantize import _torch_dynamic
 
         module = _torch_dynamic(module, quantized["quantized"], quantized["per_channel"])
+    if arch.get("replay"):
+        from frugalml.compress.gpu import replay_gpu_step
+
+        try:
+            module = replay_gpu_step(module, arch["replay"])
+        except MeasurementError as exc:
+            raise ModelLoadError("model", str(folder), f"holds {arch['replay']['technique']} weights that are "
+                                 f"rebuilt on load, and {exc.problem}", exc.fix) from None
     if arch.get("compile"):
         from frugalml.compress.runtime import apply_compile
 

@@ -53,6 +53,8 @@ class Distill(TechniqueConfig):
         alpha: weight of the KL term against hard-label cross-entropy (when labels are available).
         max_items: cap on training items (0 = all).
         patience: epochs without held-out improvement before stopping.
+        keep_zeros: weight matrices keep their zeros (re-applied after every optimizer step), so
+            the pattern a pruning step chose (unstructured or 2:4) survives training.
     """
 
     technique: ClassVar[str] = "distill"
@@ -65,6 +67,7 @@ class Distill(TechniqueConfig):
     alpha: float = 0.7
     max_items: int = 0
     patience: int = 1
+    keep_zeros: bool = False
 
     def __post_init__(self) -> None:
         check_int(self.epochs, "epochs")
@@ -75,6 +78,8 @@ class Distill(TechniqueConfig):
         check_fraction(self.alpha, "alpha", inclusive_low=True, inclusive_high=True)
         check_int(self.max_items, "max_items", minimum=0)
         check_int(self.patience, "patience")
+        if not isinstance(self.keep_zeros, bool):
+            raise InvalidArgumentError("keep_zeros", self.keep_zeros, "must be true or false", "Write keep_zeros: true.")
 
 
 def _loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor | None, config: Distill,
@@ -109,24 +114,28 @@ def _distill(handle: ModelHandle, config: Distill, ctx: CompressContext, record:
     labels = ctx.labels
     seq = ctx.seq_len if handle.input_spec.kind == "text" else None
     kind_in = handle.input_spec.kind
+    device = ctx.device
 
     def encode(batch: Any) -> dict[str, torch.Tensor]:
-        return {k: torch.tensor(v) for k, v in handle.encode(batch, seq).items()}
+        return {k: torch.tensor(v, device=device) for k, v in handle.encode(batch, seq).items()}
 
-    held_items = pick(held)
-    held_reference = teacher.predict(held_items, seq_len=seq)
-    student = copy.deepcopy(handle.module).float()
-    teacher_module = teacher.module
-    if teacher_module is None:
+    if teacher.module is None:
         raise InvalidArgumentError("teacher", teacher.name, "distillation needs a PyTorch teacher",
                                    "Distil before exporting to ONNX.")
+    held_items = pick(held)
+    held_reference = teacher.predict(held_items, seq_len=seq, device=device)
+    student = copy.deepcopy(handle.module).float().to(device)
+    teacher_module = teacher.module.to(device)
+    # {parameter: keep-mask} for weight matrices with zeros to preserve; shapes as the parameters.
+    masks = {p: p != 0 for p in student.parameters() if config.keep_zeros and p.dim() >= 2 and bool((p == 0).any())}
     optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=config.lr)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     best = (-1.0, copy.deepcopy(student.state_dict()))
     history = []
     stale = 0
     student.eval()  # dropout off: the student should match the teacher's deterministic outputs
-    start_score = fidelity(_with_module(handle, student).predict(held_items, seq_len=seq), held_reference, teacher.task)
+    start_score = fidelity(_with_module(handle, student).predict(held_items, seq_len=seq, device=device),
+                           held_reference, teacher.task)
     best = (start_score, copy.deepcopy(student.state_dict()))
     for epoch in range(config.epochs):
         perm = rng.permutation(train)
@@ -139,16 +148,21 @@ def _distill(handle: ModelHandle, config: Distill, ctx: CompressContext, record:
             with torch.no_grad():
                 target = call_module(teacher_module, batch, kind_in).float()
             out = call_module(student, batch, kind_in).float()
-            y = torch.as_tensor(np.asarray(labels)[idx]) if labels is not None and kind == "kl" else None
+            y = torch.as_tensor(np.asarray(labels)[idx], device=device) if labels is not None and kind == "kl" else None
             loss = _loss(out, target, y, config, kind)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            if masks:
+                with torch.no_grad():
+                    for param, keep in masks.items():
+                        param.mul_(keep)
             total += loss.item()
             if step % 10 == 0:
                 ctx.progress(f"distill epoch {epoch + 1}/{config.epochs} step {step + 1}/{steps_per_epoch} "
                              f"loss {loss.item():.4f}")
-        score = fidelity(_with_module(handle, student).predict(held_items, seq_len=seq), held_reference, teacher.task)
+        score = fidelity(_with_module(handle, student).predict(held_items, seq_len=seq, device=device),
+                         held_reference, teacher.task)
         history.append({"epoch": epoch + 1, "loss": total / max(steps_per_epoch, 1), "held_out_fidelity": score})
         log.info("distill epoch %d: loss %.4f, held-out fidelity %.4f", epoch + 1, history[-1]["loss"], score)
         if score > best[0]:
@@ -160,5 +174,6 @@ def _distill(handle: ModelHandle, config: Distill, ctx: CompressContext, record:
     student.load_state_dict(best[1])
     record.changed = ["(all trainable parameters)"]
     record.metrics = {"loss": kind, "items": len(train), "held_out": len(held), "start_fidelity": start_score,
-                      "best_fidelity": best[0], "history": history}
+                      "best_fidelity": best[0], "history": history, "device": device,
+                      "kept_zeros": sum(int((~keep).sum()) for keep in masks.values())}
     return _with_module(handle, student.eval())

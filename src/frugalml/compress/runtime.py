@@ -7,14 +7,18 @@ Length bucketing (sorting texts by length and padding each batch to its longest 
 inference option of ``ModelHandle.predict(..., bucket=True)``, not a change to the model.
 
 ``compile`` wraps a PyTorch model in ``torch.compile`` (TorchInductor kernels, fused element-wise
-ops). Compiled code is not a file format: an artifact stores the plain weights and the compile
-options, and loading compiles again (the first call after loading pays the compile time).
+ops). On a GPU, ``mode: reduce-overhead`` also records CUDA graphs, one per input shape: a whole
+forward pass becomes one launch, which is what small batches are limited by (a MiniLM forward at
+batch 1 is ~100 kernels of a few microseconds each). Compiled code is not a file format: an
+artifact stores the plain weights and the compile options, and loading compiles again (the first
+call after loading, and the first call at each new shape, pays the compile time).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,7 +33,9 @@ from frugalml.compress._base import (
 from frugalml.compress.quantize import ensure_onnx, onnx_handle
 from frugalml.models import ModelHandle
 
-__all__ = ["ExportOnnx", "Compile", "apply_compile"]
+__all__ = ["MODES", "Compile", "ExportOnnx", "apply_compile", "uses_cudagraphs"]
+
+MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +103,8 @@ class Compile(TechniqueConfig):
     """``torch.compile`` the model (see the module docstring).
 
     Attributes:
-        mode: ``default``, ``reduce-overhead`` (CUDA graphs on GPUs) or ``max-autotune`` (slow to compile).
+        mode: ``default``, ``reduce-overhead`` (CUDA graphs on GPUs), ``max-autotune`` (searches
+            kernel configurations, and CUDA graphs; slow to compile) or ``max-autotune-no-cudagraphs``.
         dynamic: compile for varying batch / sequence sizes up front (``None``: PyTorch decides after
             it sees a second shape).
         backend: ``inductor`` (generated kernels; needs a C++ compiler on CPUs) or ``aot_eager``.
@@ -110,7 +117,7 @@ class Compile(TechniqueConfig):
     backend: str = "inductor"
 
     def __post_init__(self) -> None:
-        check_in(self.mode, "mode", ("default", "reduce-overhead", "max-autotune"))
+        check_in(self.mode, "mode", MODES)
         check_in(self.backend, "backend", ("inductor", "aot_eager"))
         if self.dynamic is not None and not isinstance(self.dynamic, bool):
             from frugalml.errors import InvalidArgumentError
@@ -121,8 +128,25 @@ class Compile(TechniqueConfig):
 def apply_compile(module: Any, options: dict[str, Any]) -> Any:
     import torch
 
-    return torch.compile(module, mode=options.get("mode", "default"), dynamic=options.get("dynamic"),
-                         backend=options.get("backend", "inductor"))
+    mode = options.get("mode", "default")
+    backend = options.get("backend", "inductor")
+    compiled = torch.compile(module, mode=mode, dynamic=options.get("dynamic"), backend=backend)
+    # Read by the runner: CUDA-graph outputs live in a pool the next replay overwrites, so every
+    # call must begin a new step (see TorchRunner.__call__). Kept beside the module, not on it: the
+    # compiled wrapper forwards attribute writes to the plain module it wraps.
+    _CUDAGRAPHS[compiled] = backend == "inductor" and mode in ("reduce-overhead", "max-autotune")
+    return compiled
+
+
+_CUDAGRAPHS: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def uses_cudagraphs(module: Any) -> bool:
+    """Whether ``module`` was compiled by :func:`apply_compile` in a mode that records CUDA graphs."""
+    try:
+        return _CUDAGRAPHS.get(module, False)
+    except TypeError:  # not weak-referenceable: not one of ours
+        return False
 
 
 @register_handler(Compile)
@@ -142,7 +166,8 @@ def _compile(handle: ModelHandle, config: Compile, ctx: CompressContext, record:
     try:
         # Compile now, not at the user's first call: failures (no C++ compiler, an untraceable op)
         # belong to the compress step that asked for it.
-        new.predict(sample, batch_size=2, seq_len=ctx.seq_len if handle.input_spec.kind == "text" else None)
+        new.predict(sample, batch_size=2, seq_len=ctx.seq_len if handle.input_spec.kind == "text" else None,
+                    device=ctx.device)
     except Exception as exc:  # noqa: BLE001 - dynamo and inductor fail in many ways
         torch._dynamo.reset()
         raise InvalidArgumentError("compile", config.backend, f"torch.compile failed ({type(exc).__name__}: "
@@ -150,6 +175,6 @@ def _compile(handle: ModelHandle, config: Compile, ctx: CompressContext, record:
                                    "Use backend: aot_eager, or export_onnx instead.") from None
     record.changed = ["module"]
     record.structure = {"compile": options}
-    record.metrics = {"compile_s": time.perf_counter() - started,
+    record.metrics = {"compile_s": time.perf_counter() - started, "device": ctx.device,
                       "note": "compiled code is rebuilt when the artifact is loaded; the first call compiles"}
     return new

@@ -163,13 +163,16 @@ class Evaluator:
         limit: evaluate a seeded sample of at most this many rows.
         seq_len: tokens per text item (padded / truncated).
         n_boot: bootstrap resamples for the confidence intervals; confidence: their level.
+        device: where models run (``cpu`` or ``cuda``): the device a model is deployed on, since
+            GPU-quantized models (torchao INT4 / FP8, 2:4 sparse) run only there.
     """
 
     def __init__(self, data: str | Path | Dataset, reference: ModelHandle | str | Path | None = None, *,
                  task: str | None = None, metric: Callable[[Any, Any], float] | None = None,
                  metric_name: str = "metric", higher_is_better: bool = True, text_column: str | None = None,
                  label_column: str | None = None, group_column: str | None = None, limit: int | None = 512,
-                 seq_len: int = 64, n_boot: int = 200, confidence: float = 0.95, seed: int = 0) -> None:
+                 seq_len: int = 64, n_boot: int = 200, confidence: float = 0.95, seed: int = 0,
+                 device: str = "cpu") -> None:
         if task is not None:
             check_choice(task, "task", TASKS)
         if metric is not None and not callable(metric):
@@ -179,6 +182,7 @@ class Evaluator:
             check_positive_int(limit, "limit")
         check_positive_int(n_boot, "n_boot")
         check_positive_int(seq_len, "seq_len")
+        check_choice(device, "device", ("cpu", "cuda"))
         if not (isinstance(confidence, float) and 0.5 <= confidence < 1):
             raise InvalidArgumentError("confidence", confidence, "must be a float in [0.5, 1)", "Use 0.95.")
         self.dataset = eval_dataset(data, text_column=text_column, label_column=label_column,
@@ -189,6 +193,7 @@ class Evaluator:
         self.reference = reference if isinstance(reference, ModelHandle) or reference is None else load_model(reference)
         self.task, self.metric, self.metric_name, self.higher = task, metric, metric_name, higher_is_better
         self.seq_len, self.n_boot, self.confidence, self.seed = seq_len, n_boot, confidence, seed
+        self.device = device
         self.labels = self.dataset.labels()
         self.groups = self.dataset.groups()
         self._reference_outputs: np.ndarray | None = None
@@ -201,7 +206,7 @@ class Evaluator:
     def _outputs(self, handle: ModelHandle) -> np.ndarray:
         items = handle.items_of(self.dataset)
         seq = self.seq_len if handle.input_spec.kind == "text" else None
-        return handle.predict(items, seq_len=seq)
+        return handle.predict(items, seq_len=seq, device=self.device)
 
     @property
     def reference_outputs(self) -> np.ndarray | None:

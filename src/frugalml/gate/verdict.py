@@ -143,7 +143,8 @@ def evaluator_for(config: FrugalConfig, reference: ModelHandle) -> Evaluator:
                                    "Set data.eval in frugal.yaml (a zoo:NAME or a file).")
     return Evaluator(data, reference, task=config.task, text_column=config.data.text_column,
                      label_column=config.data.label_column, group_column=config.data.group_column,
-                     limit=config.data.eval_items, seq_len=config.seq_len, seed=config.search.seed)
+                     limit=config.data.eval_items, seq_len=config.seq_len, seed=config.search.seed,
+                     device=get_context(config.context).device)
 
 
 def effective_budgets(config: FrugalConfig, context: Any, evaluator: Evaluator | None) -> Budgets:

@@ -185,7 +185,9 @@ class ModelHandle:
         # One runner per (runtime, device), reused: creating an ONNX Runtime session costs ~100 ms.
         runners = self.metadata.setdefault("_runners", {})
         run = runners.get((runtime, device))
-        if run is None or getattr(run, "module", None) is not self.module:
+        if run is None or getattr(run, "module", None) is not self.module or (
+                runtime == "torch" and _module_device(self.module) not in (None, device)):
+            # (the module moved since: distillation or another runner placed it on another device)
             run = runners[(runtime, device)] = self.runner(runtime, device)
         order = np.arange(len(items))
         if bucket and self.input_spec.kind == "text" and seq_len is None:
@@ -235,6 +237,12 @@ class ModelHandle:
         return path
 
 
+def _module_device(module: torch.nn.Module | None) -> str | None:
+    """The device type of a module's first parameter (None without parameters)."""
+    param = next(module.parameters(), None) if module is not None else None
+    return param.device.type if param is not None else None
+
+
 class _PositionalAdapter(torch.nn.Module):
     """Calls a keyword-input module with positional tensors, for the ONNX exporter."""
 
@@ -265,6 +273,9 @@ class TorchRunner:
             # Thread count is process-wide in PyTorch; the runner sets it for its lifetime.
             torch.set_num_threads(threads)
         self.module = handle.module.to(device).eval()
+        from frugalml.compress.runtime import uses_cudagraphs
+
+        self.cudagraphs = device == "cuda" and uses_cudagraphs(self.module)
 
     def prepare(self, items: Sequence[Any], seq_len: int | None) -> dict[str, torch.Tensor]:
         encoded = self.handle.encode(items, seq_len)
@@ -277,6 +288,9 @@ class TorchRunner:
         return out
 
     def __call__(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.cudagraphs:
+            # A new inference step: the previous call's outputs (already read) may be overwritten.
+            torch.compiler.cudagraph_mark_step_begin()
         with torch.inference_mode():
             return call_module(self.module, inputs, self.handle.input_spec.kind)
 

@@ -138,7 +138,7 @@ class _TrialRunner:
         started = time.perf_counter()
         handle = self.baseline if len(candidate_recipe) == 0 else compress(
             self.baseline, candidate_recipe, data=self.train_data, seq_len=self.config.seq_len,
-            seed=self.config.search.seed, on_progress=on_progress)
+            seed=self.config.search.seed, device=self.context.device, on_progress=on_progress)
         measured = measure_model(handle, context=self.context, budgets=self.budgets, evaluator=self.evaluator,
                                  seq_len=self.config.seq_len, max_time_s=self.config.search.latency_max_s,
                                  data=self.config.data.eval, on_progress=on_progress)
@@ -564,7 +564,8 @@ def _save(result: SearchResult, config: FrugalConfig, out: Path, store: Any,
         progress({"done": total, "total": total, "message": f"saving #{pick['number']}", "best": None})
         model_dir = out / "model"
         compress_to_dir(runner.baseline, Recipe.from_dict(pick["recipe"]), model_dir, data=runner.train_data,
-                        seq_len=config.seq_len, seed=config.search.seed, overwrite=True, store=store)
+                        seq_len=config.seq_len, seed=config.search.seed, device=runner.context.device,
+                        overwrite=True, store=store)
         progress({"done": total, "total": total, "message": "gating the saved model", "best": None})
         result.verdict = gate(model_dir, config, store=store, evaluator=runner.evaluator)
         _profile_for_report(result, config, runner, model_dir, store, progress)

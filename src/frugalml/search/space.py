@@ -16,7 +16,11 @@ What the contexts allow:
   dynamic | static INT8; dynamic may keep the most sensitive layers in FP32 until a fidelity
   target holds, ``keep_fp32: auto``);
 - tinyml: every recipe ends in static INT8 (the only arithmetic a microcontroller runtime has);
-- cloud-gpu: ``precision`` (fp32 | bf16 | fp16 | int8 / int4 weight-only | fp8) and layer dropping.
+- cloud-gpu: ``structure`` (none | drop_layers, with distillation), ``precision`` (fp32 | bf16 | fp16 |
+  int8 weight-only | int8 dynamic | int4 weight-only | fp8, torchao), ``sparsity`` (none | 2:4 semi-
+  structured with the pattern fixed during distillation; float precisions only) and ``compile``
+  (none | default | reduce-overhead: TorchInductor kernels, and CUDA graphs, one per shape). Every
+  candidate is measured on the GPU (CUDA events, NVML energy) and evaluated there.
 """
 
 from __future__ import annotations
@@ -26,11 +30,11 @@ from typing import Any
 
 from frugalml.compress import Recipe
 from frugalml.compress.distill import Distill
-from frugalml.compress.gpu import QuantizeWeights
+from frugalml.compress.gpu import QuantizeWeights, Sparsify24
 from frugalml.compress.lowrank import LowRank
 from frugalml.compress.prune import DropLayers, PruneStructured
 from frugalml.compress.quantize import CastPrecision, QuantizeDynamic, QuantizeStatic
-from frugalml.compress.runtime import ExportOnnx
+from frugalml.compress.runtime import Compile, ExportOnnx
 from frugalml.gate.contexts import Context
 from frugalml.models import ModelHandle
 
@@ -110,16 +114,7 @@ def suggest(trial: Any, handle: ModelHandle, context: Context, families: set[str
             steps.append(LowRank(energy=float(energy)))
             parts.append(f"lowrank@{1 - float(energy):.2f}")
     if context.device == "cuda":
-        if "quantize" in families and torch_model:
-            precision = trial.suggest_categorical("precision", ["fp32", "bf16", "fp16", "int8_weight", "int4_weight",
-                                                                "fp8"])
-            if precision in ("bf16", "fp16"):
-                steps.append(CastPrecision(dtype=precision))
-            elif precision != "fp32":
-                steps.append(QuantizeWeights(dtype={"int8_weight": "int8", "int4_weight": "int4"}.get(precision,
-                                                                                                       precision)))
-            if precision != "fp32":
-                parts.append(f"precision={precision}@0")
+        _suggest_gpu(trial, steps, parts, families, torch_model, distill_items)
         return Candidate(Recipe(steps), tuple(parts), dict(trial.params))
 
     if context.int8_only:
@@ -145,15 +140,64 @@ def suggest(trial: Any, handle: ModelHandle, context: Context, families: set[str
     return Candidate(Recipe(steps), tuple(parts), dict(trial.params))
 
 
+PRECISIONS = {"fp32": None, "bf16": "bf16", "fp16": "fp16", "int8_weight": "int8", "int8_dynamic": "int8_dynamic",
+              "int4_weight": "int4", "fp8": "fp8"}  # search value -> CastPrecision / QuantizeWeights dtype
+COMPILE_MODES = ("none", "default", "reduce-overhead")
+
+
+def _suggest_gpu(trial: Any, steps: list[Any], parts: list[str], families: set[str], torch_model: bool,
+                 distill_items: int) -> None:
+    """The cloud-gpu dimensions after structure: precision, 2:4 sparsity, compile (in that order)."""
+    if not torch_model:
+        return
+    precision = "fp32"
+    if "quantize" in families:
+        precision = trial.suggest_categorical("precision", list(PRECISIONS))
+        dtype = PRECISIONS[precision]
+        if precision in ("bf16", "fp16"):
+            steps.append(CastPrecision(dtype=precision))
+        elif dtype is not None:
+            steps.append(QuantizeWeights(dtype=dtype))
+        if dtype is not None:
+            parts.append(f"precision={precision}@0")
+    # 2:4 compresses float weights only (torchao tensors cannot be made semi-structured), so it is a
+    # choice for float precisions; fp32 models are cast to fp16 by it.
+    if "prune" in families and precision in ("fp32", "bf16", "fp16"):
+        if trial.suggest_categorical("sparsity", ["none", "2:4"]) == "2:4":
+            recover = 1 if "distill" in families else 0
+            steps.append(Sparsify24(recover_epochs=recover, recover_items=distill_items if recover else 0))
+            parts.append(f"sparsity=2:4/recover={recover}@0")
+    if "runtime" in families:
+        mode = trial.suggest_categorical("compile", list(COMPILE_MODES))
+        if mode != "none":
+            # dynamic=False: one specialised graph per (batch, length) shape; CUDA graphs need fixed
+            # shapes anyway, and the measured shapes (batch 1 and 256 at seq_len) are few.
+            steps.append(Compile(mode=mode, dynamic=False))
+            parts.append(f"compile={mode}@0")
+
+
 def screening_params(handle: ModelHandle, context: Context, families: set[str]) -> list[dict[str, Any]]:
     """One trial per technique alone (and the unchanged baseline first), enqueued before the search."""
     if context.device == "cuda":
-        base: dict[str, Any] = {"structure": "none"} if "prune" in families else {}
-        out = [{**base, "precision": "fp32"}] if "quantize" in families else [dict(base)]
-        if "quantize" in families:
-            out += [{**base, "precision": p} for p in ("bf16", "int8_weight")]
-        if "prune" in families and is_encoder(handle):
-            out.append({"structure": "drop_layers", "keep_layers": _layers(handle) - 1, "precision": "fp32"})
+        torch_model = handle.module is not None
+        base: dict[str, Any] = {}
+        if "prune" in families and torch_model:
+            base["structure"] = "none"
+        if "quantize" in families and torch_model:
+            base["precision"] = "fp32"
+        if "prune" in families and torch_model:
+            base["sparsity"] = "none"
+        if "runtime" in families and torch_model:
+            base["compile"] = "none"
+        out = [dict(base)]
+        if "quantize" in families and torch_model:
+            out += [{**base, "precision": p} for p in ("bf16", "int8_dynamic", "fp8")]
+        if "runtime" in families and torch_model:
+            out.append({**base, "compile": "reduce-overhead"})
+        if "prune" in families and torch_model:
+            out.append({**base, "sparsity": "2:4"})
+            if is_encoder(handle):
+                out.append({**base, "structure": "drop_layers", "keep_layers": _layers(handle) - 1})
         return out
     base = {}
     if "prune" in families and handle.module is not None:

@@ -1,0 +1,54 @@
+"""The recipe space: what each context's trials build, and screening trials that the space can replay."""
+
+from __future__ import annotations
+
+import pytest
+from optuna.trial import FixedTrial
+
+from frugalml.compress import CastPrecision, Compile, Distill, DropLayers, QuantizeWeights, Sparsify24
+from frugalml.gate.contexts import get_context
+from frugalml.search.space import screening_params, suggest
+
+GPU = get_context("cloud-gpu")
+ALL = {"quantize", "prune", "distill", "runtime"}
+
+
+def _steps(handle, params: dict, families: set[str] = ALL) -> list:
+    return list(suggest(FixedTrial(params), handle, GPU, families, distill_items=64).recipe)
+
+
+def test_cloud_gpu_recipes_compose_in_order(minilm) -> None:
+    steps = _steps(minilm, {"structure": "drop_layers", "keep_layers": 5, "precision": "int8_dynamic",
+                            "compile": "reduce-overhead"})
+    assert steps == [DropLayers(keep=5), Distill(epochs=1, max_items=64, lr=5e-5), QuantizeWeights(dtype="int8_dynamic"),
+                     Compile(mode="reduce-overhead", dynamic=False)]
+    steps = _steps(minilm, {"structure": "none", "precision": "bf16", "sparsity": "2:4", "compile": "none"})
+    assert steps == [CastPrecision(dtype="bf16"), Sparsify24(recover_epochs=1, recover_items=64)]
+    # Without distillation allowed, 2:4 is applied without recovery.
+    steps = _steps(minilm, {"structure": "none", "precision": "fp32", "sparsity": "2:4", "compile": "default"},
+                   {"quantize", "prune", "runtime"})
+    assert steps == [Sparsify24(), Compile(mode="default", dynamic=False)]
+
+
+def test_torchao_precisions_never_ask_for_2_4(minilm) -> None:
+    # FixedTrial raises when a parameter it was not given is asked for: "sparsity" must not be.
+    for precision, dtype in (("int4_weight", "int4"), ("fp8", "fp8"), ("int8_weight", "int8")):
+        steps = _steps(minilm, {"structure": "none", "precision": precision, "compile": "none"})
+        assert steps == [QuantizeWeights(dtype=dtype)]
+
+
+@pytest.mark.parametrize("families", [ALL, {"quantize"}, {"runtime"}, {"prune", "distill"}, {"prune", "runtime"}])
+def test_every_gpu_screening_trial_is_a_valid_point_of_the_space(minilm, families: set[str]) -> None:
+    screens = screening_params(minilm, GPU, families)
+    assert screens[0] and all(v in ("none", "fp32") for v in screens[0].values())  # the unchanged model first
+    recipes = [suggest(FixedTrial(p), minilm, GPU, families, distill_items=64) for p in screens]
+    assert len(recipes[0].recipe) == 0
+    assert all(len(c.components) == 1 for c in recipes[1:])  # every other screen is one technique alone
+    assert len({c.components for c in recipes}) == len(recipes)
+
+
+def test_cpu_contexts_keep_their_space(minilm) -> None:
+    edge = get_context("edge-cpu")
+    for params in screening_params(minilm, edge, {"quantize", "runtime"}):
+        candidate = suggest(FixedTrial(params), minilm, edge, {"quantize", "runtime"}, distill_items=64)
+        assert not any(isinstance(s, (QuantizeWeights, Sparsify24, Compile)) for s in candidate.recipe)
