@@ -53,7 +53,7 @@ def main() -> None:
                                       centralized=False).to_dict())]
     runs["fedavg-dp-eps8"] = [_slim(simulate(**COMMON, strategy="fedavg", privacy=PrivacySettings(epsilon=8),
                                              seed=0, record=False, centralized=False).to_dict())]
-    fedavg, int8 = runs["fedavg"], runs["fedavg-int8"]
+    fedavg = runs["fedavg"]
     mean = statistics.mean
     central = mean(r["centralized_accuracy"] for r in fedavg)
     summary = {name: {"final_accuracy_mean": mean(r["final_accuracy"] for r in rs),
