@@ -68,6 +68,9 @@ def test_no_pytorch_step_may_follow_a_replayed_one(digits_mlp) -> None:
     with pytest.raises(InvalidArgumentError, match="follows quantize_weights"):
         compress(digits_mlp, [QuantizeWeights(), PruneMagnitude()])
     compress(digits_mlp, [QuantizeWeights(), Compile(backend="aot_eager")])  # compile may follow
+    # Many compiled candidates of one model class must not exhaust dynamo's per-function cache
+    # (past it, dynamo silently runs the model uncompiled).
+    assert torch._dynamo.config.recompile_limit >= 256
 
 
 def test_excluding_every_layer_is_an_error(digits_mlp) -> None:

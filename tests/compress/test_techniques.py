@@ -186,6 +186,21 @@ def test_bucketed_predict_matches(minilm) -> None:
     np.testing.assert_allclose(minilm.predict(texts, bucket=True, batch_size=2), minilm.predict(texts), atol=1e-5)
 
 
+def test_bucket_lengths_round_up_to_the_multiple(minilm, monkeypatch) -> None:
+    from frugalml.models._handle import TorchRunner
+
+    texts = [" ".join(["word"] * n) for n in (1, 3, 5, 9, 14, 20, 31, 40)]
+    seen = []
+    prepare = TorchRunner.prepare
+    monkeypatch.setattr(TorchRunner, "prepare", lambda self, items, seq_len: seen.append(seq_len) or
+                        prepare(self, items, seq_len))
+    out = minilm.predict(texts, bucket=True, batch_size=2, pad_multiple=16)
+    assert seen and all(length % 16 == 0 for length in seen) and len(set(seen)) < len(seen)
+    np.testing.assert_allclose(out, minilm.predict(texts), atol=1e-5)  # padding is masked: same embeddings
+    with pytest.raises(InvalidArgumentError, match="pad_multiple"):
+        minilm.predict(texts, bucket=True, pad_multiple=0)
+
+
 def test_torch_compile_step_and_its_artifact(digits_mlp, test_split, tmp_path) -> None:
     from frugalml.compress import Compile, save_model
 

