@@ -62,6 +62,13 @@ def test_int8_on_the_cpu_round_trips_through_an_artifact(digits_mlp, tmp_path: P
     assert manifest["metrics"]["deployed_bytes"] < 0.4 * manifest["files"]["model.safetensors"]["bytes"]
     loaded = load_model(saved)
     np.testing.assert_allclose(loaded.predict(x), out, atol=1e-5)  # the replayed quantization is the same
+    # The profiler takes torchao tensors: parameters, in-memory size and FLOPs of the dense layers.
+    from frugalml import profile
+
+    p, base = (profile(h, batch_sizes=[1], max_time_s=0.2, energy_min_s=0.05, layers=False)
+               for h in (small, digits_mlp))
+    assert p.params == base.params and p.size_bytes < 0.5 * base.size_bytes
+    assert p.flops_per_item == base.flops_per_item
 
 
 def test_no_pytorch_step_may_follow_a_replayed_one(digits_mlp) -> None:

@@ -85,3 +85,15 @@ def test_describe_with_details_names_the_changed_options() -> None:
     # Same techniques, other options: different recipes, told apart (the search dedupes on the full recipe).
     other = Recipe([PruneStructured(target="ffn", amount=0.25), Distill()])
     assert other.describe(details=True) != recipe.describe(details=True)
+
+
+def test_every_example_recipe_loads() -> None:
+    from pathlib import Path
+
+    from frugalml.compress import Recipe
+
+    paths = sorted((Path(__file__).parents[2] / "examples" / "recipes").glob("*.yaml"))
+    assert paths
+    for path in paths:
+        recipe = Recipe.load(path)
+        assert len(recipe) >= 1 and Recipe.from_dict(recipe.to_dict()).to_dict() == recipe.to_dict(), path.name

@@ -29,6 +29,20 @@ def test_linear() -> None:
     assert layer.name == "_Wrap.inner" and layer.intensity == count.flops / count.bytes
 
 
+def test_torchao_quantized_linears_count_like_float_ones() -> None:
+    import pytest
+
+    pytest.importorskip("torchao")
+    from torchao.quantization import Int8DynamicActivationInt8WeightConfig, Int8WeightOnlyConfig, quantize_
+
+    batch, d_in, d_out = 8, 64, 32
+    for config in (Int8WeightOnlyConfig(), Int8DynamicActivationInt8WeightConfig()):  # aten.mm / aten._int_mm
+        model = _Wrap(nn.Linear(d_in, d_out))
+        quantize_(model, config)
+        count = count_torch_flops(model, {"x": torch.randn(batch, d_in)})
+        assert count.flops == 2 * batch * d_in * d_out, type(config).__name__
+
+
 def test_conv2d() -> None:
     batch, c_in, c_out, h, w, k = 2, 3, 16, 10, 10, 3
     conv = nn.Conv2d(c_in, c_out, k, padding=1)

@@ -116,19 +116,12 @@ def _state_bytes(module: torch.nn.Module) -> bytes:
     return save({k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()})
 
 
-def _tensor_bytes(tensor: torch.Tensor) -> int:
-    """Bytes a tensor holds; tensor subclasses (torchao quantized, 2:4 compressed) by their inner tensors."""
-    if hasattr(tensor, "__tensor_flatten__") and type(tensor) is not torch.Tensor and \
-            type(tensor) is not torch.nn.Parameter:
-        names, _ = tensor.__tensor_flatten__()
-        return sum(_tensor_bytes(getattr(tensor, name)) for name in names if getattr(tensor, name) is not None)
-    return tensor.numel() * tensor.element_size()
-
-
 def _tensor_state_bytes(module: torch.nn.Module) -> int:
     """In-memory bytes of a module's parameters and buffers as deployed (after torchao / 2:4)."""
+    from frugalml.measure._profile import tensor_bytes
+
     tensors = {id(t): t for t in [*module.parameters(), *module.buffers()]}  # tied weights count once
-    return sum(_tensor_bytes(t.data if isinstance(t, torch.nn.Parameter) else t) for t in tensors.values())
+    return sum(tensor_bytes(t) for t in tensors.values())
 
 
 def _deployed_bytes(module: torch.nn.Module) -> int:

@@ -134,7 +134,7 @@ def _count_params(handle: ModelHandle) -> tuple[int, int]:
                 continue
             seen.add(id(p))
             total += p.numel()
-            nonzero += int(torch.count_nonzero(p.detach()))
+            nonzero += _nonzero(p.detach())
         for sub in handle.module.modules():
             # Dynamically quantized layers keep packed INT8 weights that are not nn.Parameters.
             for attr in ("weight", "bias"):
@@ -171,11 +171,33 @@ def _count_params(handle: ModelHandle) -> tuple[int, int]:
     return total, nonzero
 
 
-def _tensor_bytes(value: Any) -> int:
+def _is_subclass(value: Any) -> bool:
+    """A tensor subclass that packs its data (torchao quantized, 2:4 semi-structured)."""
+    return isinstance(value, torch.Tensor) and type(value) not in (torch.Tensor, torch.nn.Parameter) and \
+        hasattr(value, "__tensor_flatten__")
+
+
+def _nonzero(value: torch.Tensor) -> int:
+    if _is_subclass(value):
+        # Packed data has no elementwise zeros to count: count those of the values it represents.
+        for unpack in ("dequantize", "to_dense"):
+            try:
+                return int(torch.count_nonzero(getattr(value, unpack)()))
+            except (AttributeError, NotImplementedError, RuntimeError, TypeError):
+                continue
+        return value.numel()
+    return int(torch.count_nonzero(value))
+
+
+def tensor_bytes(value: Any) -> int:
+    """Bytes a tensor (or a tuple of them) holds in memory; packed subclasses by their inner tensors."""
+    if _is_subclass(value):
+        names, _ = value.__tensor_flatten__()
+        return sum(tensor_bytes(getattr(value, name)) for name in names)
     if isinstance(value, torch.Tensor):
         return value.numel() * value.element_size()
     if isinstance(value, (tuple, list)):
-        return sum(_tensor_bytes(v) for v in value)
+        return sum(tensor_bytes(v) for v in value)
     return 0
 
 
@@ -189,10 +211,10 @@ def model_size(handle: ModelHandle) -> int:
     if handle.module is None:
         return 0
     raw = handle.module.state_dict()
-    if any(not isinstance(v, torch.Tensor) or v.is_quantized for v in raw.values()):
-        # PyTorch dynamic-INT8 modules hold packed (weight, bias) tuples and dtypes: count the bytes of
-        # the tensors they hold, int8 weights at 1 byte each, as they sit in memory.
-        return int(sum(_tensor_bytes(v) for v in raw.values()))
+    if any(not isinstance(v, torch.Tensor) or v.is_quantized or _is_subclass(v) for v in raw.values()):
+        # PyTorch dynamic-INT8 modules hold packed (weight, bias) tuples and dtypes, torchao and 2:4
+        # modules tensor subclasses: count the bytes of the tensors they hold, as they sit in memory.
+        return int(sum(tensor_bytes(v) for v in raw.values()))
     state = {k: v.detach().contiguous().cpu() for k, v in raw.items()}
     # safetensors refuses tensors sharing memory; clone so tied weights serialise like save_model would.
     return len(save({k: v.clone() for k, v in state.items()}))
