@@ -143,3 +143,16 @@ def test_a_gpu_artifact_without_gpu_is_a_clear_load_error(digits_mlp, tmp_path: 
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(ModelLoadError, match="CUDA GPU"):
         load_model(saved)
+
+
+@pytest.mark.slow
+def test_int8_dynamic_then_inductor_compile_round_trips(minilm, tmp_path: Path) -> None:
+    small = compress(minilm, [QuantizeWeights(dtype="int8_dynamic"), Compile(mode="default", dynamic=False)],
+                     data=TEXTS, seq_len=16)
+    out = small.predict(TEXTS, seq_len=16)
+    saved = save_model(small, tmp_path / "a")
+    manifest = json.loads((saved / "manifest.json").read_text())["architecture"]
+    assert manifest["replay"]["dtype"] == "int8_dynamic" and manifest["compile"]["mode"] == "default"
+    np.testing.assert_allclose(load_model(saved).predict(TEXTS, seq_len=16), out, atol=1e-5)  # replay, recompile
+    ref = minilm.predict(TEXTS, seq_len=16)
+    assert ((out * ref).sum(1) > 0.99).all()
