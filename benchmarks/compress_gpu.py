@@ -1,4 +1,4 @@
-"""Compression on a CUDA GPU: BF16, torch.compile, weight-only INT8 / INT4, FP8, 2:4 sparsity.
+"""Compression on a CUDA GPU: BF16, torch.compile, weight-only INT8 / INT4, INT8 dynamic, FP8, 2:4 sparsity.
 
 Models: zoo:minilm (real weights, carried to the GPU machine as FP16 safetensors because the FP32
 file is too large to carry; fidelity is measured against FP32 embeddings computed on the CPU from
@@ -38,9 +38,12 @@ VARIANTS = {
     "bf16 eager": [CastPrecision(dtype="bf16")],
     "bf16 + torch.compile": [CastPrecision(dtype="bf16")],
     "int8 weight-only (torchao)": [QuantizeWeights(dtype="int8")],
+    "int8 dynamic (torchao)": [QuantizeWeights(dtype="int8_dynamic")],
     "int4 weight-only (torchao)": [QuantizeWeights(dtype="int4")],
     "fp8 dynamic (torchao)": [QuantizeWeights(dtype="fp8")],
     "2:4 sparse fp16": [Sparsify24()],
+    "2:4 sparse bf16 + distillation (pattern fixed)": [CastPrecision(dtype="bf16"),
+                                                        Sparsify24(recover_epochs=1, recover_items=512)],
 }
 
 
@@ -67,6 +70,11 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     texts = json.loads((args.reference / "texts.json").read_text())
     reference = np.load(args.reference / "reference.npy")
+    # Calibration and 2:4 recovery train on stdlib-docs texts that are not among the fidelity texts.
+    from frugalml.datasets import load_dataset
+
+    held = set(texts)
+    train = [t for t in load_dataset("zoo:stdlib-docs").texts() if t not in held][:2048]
     work = Path(tempfile.mkdtemp())
     models = {"zoo:minilm": str(args.minilm),
               "bert-base-arch (random weights)": str(build_random_encoder(args.assets, work / "bert", bert_base=True))}
@@ -77,7 +85,7 @@ def main() -> None:
         for variant, recipe in VARIANTS.items():
             row: dict = {}
             try:
-                handle = compress(base, recipe, data=texts[:64], seq_len=128) if recipe else base
+                handle = compress(base, recipe, data=train, seq_len=128, device="cuda") if recipe else base
                 if label == "zoo:minilm":
                     out = handle.predict(texts, batch_size=64, device="cuda")
                     row["fidelity"] = embedding_fidelity(out, reference)
