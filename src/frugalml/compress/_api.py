@@ -109,7 +109,8 @@ def compress(
         if _is_replayed(step) and float_module is None:
             # Artifacts store these float weights and replay the step on load. A handler that changes
             # the floats itself (2:4 masking and recovery) hands over the weights to store.
-            float_module = current.metadata.pop("_float_module", None) or before.module
+            handed = current.metadata.pop("_float_module", None)
+            float_module = handed if handed is not None else before.module
         records.append(record)
         for skipped in record.skipped:
             log.info("%s skipped %s: %s", step.technique, skipped["layer"], skipped["reason"])

@@ -185,7 +185,8 @@ def _write(handle: ModelHandle, folder: Path, metrics: dict[str, Any], key: byte
         manifest["format"] = "onnx"
         shutil.copyfile(handle.onnx_path, folder / "model.onnx")
     else:
-        module = handle.metadata.get("_float_module") or handle.module
+        module = handle.metadata.get("_float_module")
+        module = module if module is not None else handle.module  # (an empty nn.Sequential is falsy)
         kind, hf_model = _architecture(module)
         manifest["format"] = "torch"
         steps = compression.get("steps", [])
