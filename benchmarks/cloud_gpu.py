@@ -56,7 +56,7 @@ CHOSEN = "frugalml chosen"
 log = logging.getLogger("cloud_gpu")
 
 
-def search(model: str, trials: int, store: str, device: str) -> tuple[Recipe, dict[str, Any]]:
+def search(model: str, trials: int, store: str) -> tuple[Recipe, dict[str, Any]]:
     """Run the cloud-gpu search and return the chosen recipe with a summary of the search."""
     from frugalml.config import config_from_dict
     from frugalml.search import optimize
@@ -172,7 +172,7 @@ def flops_per_item(handle: Any, device: str) -> float:
     module = getattr(handle.module, "_orig_mod", handle.module)
     runner = handle.runner("torch", device)
     inputs = runner.prepare(["an example sentence"], SEQ)
-    return count_torch_flops(module.to(device), inputs, kind="text").flops / 1.0
+    return float(count_torch_flops(module.to(device), inputs, kind="text").flops_per_item)
 
 
 def bucketing(handles: dict[str, Any], texts: list[str], device: str, repeats: int) -> dict[str, Any]:
@@ -229,8 +229,7 @@ def main() -> None:
         chosen = Recipe.load(args.recipe)
         doc["search"] = {"skipped": f"recipe from {args.recipe}"}
     elif device == "cuda":
-        chosen, doc["search"] = search(args.model, 3 if args.smoke else args.trials, f"sqlite:///{work / 'runs.db'}",
-                                       device)
+        chosen, doc["search"] = search(args.model, 3 if args.smoke else args.trials, f"sqlite:///{work / 'runs.db'}")
     else:
         chosen = Recipe([Compile(mode="default", dynamic=False, backend="aot_eager")])  # CPU smoke: no cloud-gpu
         doc["search"] = {"skipped": "cpu smoke run"}

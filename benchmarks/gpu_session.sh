@@ -4,11 +4,10 @@
 #
 #   benchmarks/gpu_session.sh STAGE...
 #
-# Stages, roughly in minutes on an H100-class GPU: env (<1), tests (`pytest -m cuda`, ~3),
-# cloud (benchmarks/cloud_gpu.py: the cloud-gpu search and its comparison, ~6), compress
-# (benchmarks/compress_gpu.py, ~4), serve (benchmarks/serve_load.py --device cuda, ~4),
-# profile (benchmarks/gpu_profile.py, ~2). A machine call is capped at 10 minutes: split stages
-# across calls.
+# Stages: env (versions), tests (`pytest -m cuda`), cloud (benchmarks/cloud_gpu.py: the cloud-gpu
+# search and its comparison), compress (benchmarks/compress_gpu.py), serve (benchmarks/serve_load.py
+# --device cuda), profile (benchmarks/gpu_profile.py). Their durations are not measured yet; a
+# machine call is capped at 10 minutes, so run one or two stages per call and note how long each took.
 set -u
 out=${OUT:-/tmp/out}
 mkdir -p "$out"

@@ -116,14 +116,6 @@ def _state_bytes(module: torch.nn.Module) -> bytes:
     return save({k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()})
 
 
-def _tensor_state_bytes(module: torch.nn.Module) -> int:
-    """In-memory bytes of a module's parameters and buffers as deployed (after torchao / 2:4)."""
-    from frugalml.measure._profile import tensor_bytes
-
-    tensors = {id(t): t for t in [*module.parameters(), *module.buffers()]}  # tied weights count once
-    return sum(tensor_bytes(t) for t in tensors.values())
-
-
 def _deployed_bytes(module: torch.nn.Module) -> int:
     buffer = io.BytesIO()
     torch.save(module.state_dict(), buffer)  # our own in-memory object, only measured, never loaded
@@ -214,8 +206,10 @@ def _write(handle: ModelHandle, folder: Path, metrics: dict[str, Any], key: byte
         if quantized is not None:
             manifest["metrics"].setdefault("deployed_bytes", _deployed_bytes(handle.module))
         elif replayed is not None:
-            manifest["metrics"].setdefault("deployed_bytes", _tensor_state_bytes(getattr(handle.module, "_orig_mod",
-                                                                                         handle.module)))
+            from frugalml.measure import model_size
+
+            # In memory, as profiled: torchao and 2:4 tensors by their packed parts.
+            manifest["metrics"].setdefault("deployed_bytes", model_size(handle))
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST):
         if key is not None:
             path.write_bytes(_encrypt(path.read_bytes(), key))

@@ -203,17 +203,17 @@ def _quantize_weights(handle: ModelHandle, config: QuantizeWeights, ctx: Compres
 def _sparsify(handle: ModelHandle, config: Sparsify24, ctx: CompressContext, record: StepRecord) -> ModelHandle:
     _require_cuda(config.technique, ctx.device)
     dense = copy.deepcopy(handle.module)
-    masks: dict[str, torch.Tensor] = {}
+    sparse: list[str] = []
     for name in _linears(dense, config.exclude, record):
         sub = dense.get_submodule(name)
         rows, cols = sub.weight.shape
         if rows % 64 or cols % 64:
             record.skip(name, f"shape {rows}x{cols}: semi-structured kernels need multiples of 64")
             continue
-        masks[name] = mask_24(sub.weight)
         with torch.no_grad():
-            sub.weight.mul_(masks[name].to(sub.weight.dtype))
-    if not masks:
+            sub.weight.mul_(mask_24(sub.weight).to(sub.weight.dtype))
+        sparse.append(name)
+    if not sparse:
         raise InvalidArgumentError("exclude", list(config.exclude), "leaves no Linear layer with both dimensions a "
                                    "multiple of 64", "Exclude fewer layers.")
     if config.recover_epochs:
@@ -226,9 +226,9 @@ def _sparsify(handle: ModelHandle, config: Sparsify24, ctx: CompressContext, rec
         # Distillation trains in fp32; the recovered weights go back to the precision chosen before.
         dense = handler_for(recover)(_with_module(handle, dense), recover, ctx, sub_record).module.to(dtype)
         record.metrics = {"recovery": sub_record.metrics}
-    module = _compress_24(dense, sorted(masks))
-    record.changed = sorted(masks)
-    record.structure = {"sparse_24": sorted(masks)}
+    module = _compress_24(dense, sorted(sparse))
+    record.changed = sorted(sparse)
+    record.structure = {"sparse_24": sorted(sparse)}
     new = _with_module(handle, module)
     new.metadata["_float_module"] = dense  # the masked (and recovered) dense weights: what an artifact stores
     return new

@@ -8,8 +8,8 @@ inference option of ``ModelHandle.predict(..., bucket=True)``, not a change to t
 
 ``compile`` wraps a PyTorch model in ``torch.compile`` (TorchInductor kernels, fused element-wise
 ops). On a GPU, ``mode: reduce-overhead`` also records CUDA graphs, one per input shape: a whole
-forward pass becomes one launch, which is what small batches are limited by (a MiniLM forward at
-batch 1 is ~100 kernels of a few microseconds each). Compiled code is not a file format: an
+forward pass becomes one launch, where small batches otherwise pay one CPU-side launch per
+kernel. Compiled code is not a file format: an
 artifact stores the plain weights and the compile options, and loading compiles again (the first
 call after loading, and the first call at each new shape, pays the compile time).
 """
