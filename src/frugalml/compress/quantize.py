@@ -274,6 +274,22 @@ class _Reader:
         return next(self._feeds, None)
 
 
+def _with_shapes(src: Path, dst: Path) -> Path:
+    """``src`` with every intermediate tensor's type and shape inferred (ONNX Runtime's quantization
+    pre-processing, without its graph optimization).
+
+    The calibrator only records ranges for tensors that carry a value_info; a graph saved by ONNX
+    Runtime's optimizer (``export_onnx optimize: graph``) has none, and quantize_static then fails on
+    the first Softmax ("Only an existing tensor can be modified"). Symbolic inference cannot resolve
+    every dimension of an exported transformer (``Min(512, sequence)`` from the position-embedding
+    slice), so it may guess ranks: the calibrator needs element types, not exact shapes.
+    """
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    quant_pre_process(str(src), str(dst), skip_optimization=True, auto_merge=True, guess_output_rank=True)
+    return dst
+
+
 @register_handler(QuantizeStatic)
 def _quantize_static(handle: ModelHandle, config: QuantizeStatic, ctx: CompressContext,
                      record: StepRecord) -> ModelHandle:
@@ -287,7 +303,7 @@ def _quantize_static(handle: ModelHandle, config: QuantizeStatic, ctx: CompressC
     if ctx.calibration is None or len(ctx.calibration) == 0:
         raise InvalidArgumentError("calibration", None, "static quantization needs calibration data",
                                    "Pass --data (or data=...) with representative inputs.")
-    src = ensure_onnx(handle, ctx, "static-src")
+    src = _with_shapes(ensure_onnx(handle, ctx, "static-src"), Path(ctx.workdir) / "static-shapes.onnx")
     import onnxruntime as ort
 
     names = [i.name for i in ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).get_inputs()]
