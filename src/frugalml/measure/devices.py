@@ -100,6 +100,31 @@ def cpu_model_name() -> str:
     return platform.processor() or platform.machine()
 
 
+# CPU features that decide which kernels run (and so which compression pays): vector width, INT8 dot
+# products (VNNI / Arm dotprod, i8mm), native BF16 / FP16 math and AMX tiles.
+ML_CPU_FEATURES = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni",
+                   "avx512_bf16", "avx512_fp16", "amx_tile", "amx_int8", "amx_bf16", "asimd", "asimddp", "i8mm",
+                   "bf16", "sve", "sve2")
+
+
+def cpu_features(cpuinfo: str | None = None) -> list[str]:
+    """The ML-relevant features this CPU reports (``/proc/cpuinfo`` flags; empty where there is none).
+
+    ``cpuinfo``: the text to parse instead of this machine's ``/proc/cpuinfo``.
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return []
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):  # x86 / Arm spelling; the first core speaks for all
+            present = set(value.split())
+            return [f for f in ML_CPU_FEATURES if f in present]
+    return []
+
+
 def _best_rate(fn: Callable[[], object], work: float, *, warmup: int = 3, repeats: int = 7) -> float:
     """The best ``work`` per second over ``repeats`` timed calls of ``fn`` after ``warmup`` untimed ones."""
     for _ in range(warmup):

@@ -12,7 +12,7 @@ import psutil
 import torch
 
 from frugalml._version import __version__
-from frugalml.measure.devices import cpu_model_name
+from frugalml.measure.devices import cpu_features, cpu_model_name
 
 __all__ = ["fingerprint"]
 
@@ -48,6 +48,9 @@ def fingerprint(threads: int | None = None) -> dict[str, Any]:
     """What a reader needs to reproduce or compare a measurement."""
     return {
         "cpu": cpu_model_name(),
+        "cpu_features": cpu_features(),
+        # The widest vector ISA PyTorch's own kernels dispatch to on this machine (e.g. AVX2, AVX512).
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "machine": platform.machine(),
         "logical_cores": os.cpu_count(),
         "physical_cores": psutil.cpu_count(logical=False),

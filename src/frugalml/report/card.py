@@ -163,7 +163,9 @@ def model_card(summary: dict[str, Any], *, run: Any = None) -> str:
                    f"({carbon.get('source', 'unknown')}).\n")
     else:
         out.append("No profiles were recorded for this run.\n")
-    out.append(f"\n**Hardware:** {env.get('cpu')} ({env.get('logical_cores')} logical cores, "
+    # Older runs predate cpu_features; which INT8 / BF16 kernels exist decides what compression pays.
+    features = "".join(f", {f}" for f in env.get("cpu_features") or ())
+    out.append(f"\n**Hardware:** {env.get('cpu')} ({env.get('logical_cores')} logical cores{features}, "
                f"{(env.get('memory_bytes') or 0) / 2**30:.0f} GiB), GPU: {env.get('gpu') or 'none'}; "
                f"{env.get('os')}; Python {env.get('python')}.\n")
 
