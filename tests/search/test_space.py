@@ -52,3 +52,27 @@ def test_cpu_contexts_keep_their_space(minilm) -> None:
     for params in screening_params(minilm, edge, {"quantize", "runtime"}):
         candidate = suggest(FixedTrial(params), minilm, edge, {"quantize", "runtime"}, distill_items=64)
         assert not any(isinstance(s, (QuantizeWeights, Sparsify24, Compile)) for s in candidate.recipe)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_cpu_bf16_is_offered_only_where_the_cpu_has_native_bf16(minilm, monkeypatch, native: bool) -> None:
+    import frugalml.search.space as space
+
+    monkeypatch.setattr(space, "native_bf16_cpu", lambda: native)
+    edge = get_context("edge-cpu")
+    screens = screening_params(minilm, edge, ALL)
+    bf16 = [p for p in screens if p.get("quantize") == "bf16"]
+    assert len(bf16) == int(native)
+    for params in bf16:
+        candidate = suggest(FixedTrial(params), minilm, edge, ALL, distill_items=64)
+        assert list(candidate.recipe) == [CastPrecision(dtype="bf16")]
+        assert candidate.components == ("quantize=bf16@0",)
+    # TinyML is INT8 only, whatever the development machine has.
+    assert not any(p.get("quantize") == "bf16" for p in screening_params(minilm, get_context("tinyml"), ALL))
+
+
+def test_native_bf16_cpu_reads_the_features() -> None:
+    from frugalml.measure.devices import native_bf16_cpu
+
+    assert native_bf16_cpu(["avx2", "avx512_bf16"]) and native_bf16_cpu(["asimd", "bf16"])
+    assert not native_bf16_cpu(["avx2", "avx512_vnni"])
