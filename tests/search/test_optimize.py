@@ -113,6 +113,13 @@ def test_study_name_is_stable_and_bad_overrides_fail(tmp_path: Path, sqlite_url:
     a, b = _config(sqlite_url), _config(sqlite_url, trials=9)
     assert study_name_for(a) == study_name_for(b)  # more trials continue the same study
     assert study_name_for(a) != study_name_for(_config(sqlite_url, seed=1))
+    import frugalml.search._optimize as module
+
+    with pytest.MonkeyPatch.context() as mp:  # a CPU with native BF16 searches a larger space: its own study
+        mp.setattr(module, "native_bf16_cpu", lambda: False)
+        plain = study_name_for(a)
+        mp.setattr(module, "native_bf16_cpu", lambda: True)
+        assert study_name_for(a) != plain
     with pytest.raises(InvalidArgumentError, match="search.executor"):
         optimize(a, executor="spark")
     (tmp_path / "full").mkdir()

@@ -41,6 +41,7 @@ from frugalml.gate.contexts import Context, get_context
 from frugalml.gate.verdict import Verdict, effective_budgets, evaluator_for
 from frugalml.models import ModelHandle, load_model
 from frugalml.search.pareto import pareto_front
+from frugalml.measure.devices import native_bf16_cpu
 from frugalml.search.space import Candidate, implied_broken, screening_params, suggest
 
 __all__ = ["SearchResult", "optimize", "study_name_for"]
@@ -115,6 +116,10 @@ def study_name_for(config: FrugalConfig) -> str:
     key = config.to_dict()
     key["search"] = {k: v for k, v in key["search"].items() if k not in ("trials", "executor", "address")}
     key.pop("store", None)
+    if native_bf16_cpu():
+        # The cpu space offers a BF16 cast only on such CPUs: a different space is a different study
+        # (Optuna refuses a categorical whose choices changed), and elsewhere the name stays as it was.
+        key["space"] = {"cpu_bf16": True}
     return "frugal-" + hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
 
