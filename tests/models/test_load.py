@@ -75,6 +75,22 @@ def test_text_onnx_needs_tokenizer(minilm, tmp_path: Path) -> None:
     np.testing.assert_allclose(handle.predict(["hello world"]), minilm.predict(["hello world"]), atol=1e-4)
 
 
+def test_text_export_uses_eager_attention_and_restores_it(minilm, tmp_path: Path) -> None:
+    import onnx
+
+    bert = minilm.module.encoder
+    before = bert.config._attn_implementation
+    assert before == "sdpa"  # transformers' default: what the export must switch away from
+    path = minilm.export_onnx(tmp_path / "minilm.onnx")
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    # scaled_dot_product_attention exports NaN guards on every attention matrix; eager attention has none.
+    assert "IsNaN" not in ops and ops.count("Softmax") == 6
+    assert bert.config._attn_implementation == before  # the live model is unchanged
+    minilm.tokenizer.save_pretrained(str(tmp_path))
+    texts = ["hello world", "a much longer sentence, so that the shorter one is padded in the batch"]
+    np.testing.assert_allclose(load_model(path, task="embedding").predict(texts), minilm.predict(texts), atol=1e-4)
+
+
 def test_pickles_are_refused_by_default(tmp_path: Path) -> None:
     path = tmp_path / "model.pt"
     torch.save(DigitsMLP(), path)

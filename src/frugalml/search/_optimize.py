@@ -39,9 +39,9 @@ from frugalml.gate._measure import check_device, measure_model
 from frugalml.gate.budgets import check_budgets
 from frugalml.gate.contexts import Context, get_context
 from frugalml.gate.verdict import Verdict, effective_budgets, evaluator_for
+from frugalml.measure.devices import native_bf16_cpu
 from frugalml.models import ModelHandle, load_model
 from frugalml.search.pareto import pareto_front
-from frugalml.measure.devices import native_bf16_cpu
 from frugalml.search.space import Candidate, implied_broken, screening_params, suggest
 
 __all__ = ["SearchResult", "optimize", "study_name_for"]
