@@ -12,7 +12,7 @@ from typing import Any
 
 from frugalml.errors import InvalidArgumentError
 
-__all__ = ["check_choice", "check_positive_int", "nearest", "parse_int_list", "zoo_fix"]
+__all__ = ["check_choice", "check_device", "check_positive_int", "nearest", "parse_int_list", "zoo_fix"]
 
 
 def nearest(value: str, choices: Iterable[str]) -> str | None:
@@ -79,3 +79,19 @@ def parse_int_list(text: Any, name: str, *, maximum: int | None = None) -> list[
                 name, text, f"every value must be an integer >= 1{bound}, got {v!r}", "Use positive batch sizes such as 1,8,32."
             )
     return sorted(set(values))
+
+
+def check_device(value: Any, name: str = "device", *, fix: str = "Use device cpu, or run on a machine with an "
+                 "NVIDIA GPU and its drivers.") -> str:
+    """``value`` as ``cpu`` or ``cuda``, and ``cuda`` only where PyTorch sees a GPU; else a clear error.
+
+    The one check behind every ``device`` argument (compress, profile and predict runners, serve,
+    train, the scaling sweep), so they accept and refuse the same values with the same words.
+    """
+    check_choice(value, name, ("cpu", "cuda"))
+    if value == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InvalidArgumentError(name, value, "no CUDA GPU is visible to PyTorch on this machine", fix)
+    return value

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from frugalml import open_store, profile
-from frugalml.errors import InvalidArgumentError, MeasurementError
+from frugalml.errors import InvalidArgumentError
 from frugalml.measure.energy import CpuTimeEstimate, RaplMeter, carbon_intensity_g_per_kwh, co2e_g_per_1k_items
 from frugalml.measure.memory import RssSampler
 from frugalml.measure.roofline import roofline_point
@@ -94,7 +94,7 @@ def test_seq_len_beyond_the_model(minilm) -> None:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without a GPU")
 def test_cuda_without_gpu(digits_mlp) -> None:
-    with pytest.raises(MeasurementError, match="no CUDA GPU"):
+    with pytest.raises(InvalidArgumentError, match="no CUDA GPU"):
         profile(digits_mlp, device="cuda", **FAST)
 
 

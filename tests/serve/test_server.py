@@ -211,7 +211,7 @@ def test_config_checks() -> None:
            ({"model": "m", "max_items": 2000, "max_queue": 100}, "max_items"),
            ({"model": "m", "ssl_certfile": "cert.pem"}, "both"), ({"model": "m", "timeout_s": 0}, "timeout_s"),
            ({"cascade": "only-one"}, "SMALL:LARGE"), ({"model": "m", "api_key_file": "/no/such"}, "no such file"),
-           ({"model": "m", "device": "tpu"}, "cpu or cuda")]
+           ({"model": "m", "device": "tpu"}, "not one of cpu, cuda")]
     if not torch.cuda.is_available():
         bad.append(({"model": "m", "device": "cuda"}, "no CUDA GPU"))
     for options, match in bad:

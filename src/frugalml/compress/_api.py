@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from frugalml._validate import check_device
 from frugalml.compress._base import (
     CompressContext,
     StepRecord,
@@ -70,7 +71,7 @@ def compress(
         device: where PyTorch work runs (``cpu`` or ``cuda``): distillation, torchao quantization and
             the compile warm-up; ``cuda`` is needed by INT4 / FP8 weights and 2:4 sparsity.
     """
-    _check_device(device)
+    check_device(device)
     handle = model if isinstance(model, ModelHandle) else load_model(model)
     if isinstance(recipe, (str, Path)):
         recipe = Recipe.load(recipe)
@@ -127,15 +128,6 @@ def compress(
     }
     current.name = f"{handle.name} [{recipe.describe()}]"
     return current
-
-
-def _check_device(device: Any) -> None:
-    from frugalml._validate import check_choice
-
-    check_choice(device, "device", ("cpu", "cuda"))
-    if device == "cuda" and not torch.cuda.is_available():
-        raise InvalidArgumentError("device", device, "no CUDA GPU is visible to PyTorch on this machine",
-                                   "Use device cpu, or run on a machine with an NVIDIA GPU.")
 
 
 def _is_replayed(step: TechniqueConfig) -> bool:
@@ -211,7 +203,7 @@ def compress_to_dir(
     from frugalml.compress.artifact import save_model
     from frugalml.measure.env import fingerprint
 
-    _check_device(device)
+    check_device(device)
     original = model if isinstance(model, ModelHandle) else load_model(model)
     recipe_obj = recipe if isinstance(recipe, Recipe) else (Recipe.load(recipe) if isinstance(recipe, (str, Path))
                                                             else Recipe(recipe))

@@ -29,7 +29,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import torch
 
-from frugalml._validate import check_choice, check_positive_int
+from frugalml._validate import check_choice, check_device, check_positive_int
 from frugalml.errors import InvalidArgumentError, MeasurementError
 
 __all__ = ["FORMATS", "RUNTIMES", "TASKS", "Format", "InputSpec", "ModelHandle", "Runner", "Task", "call_module"]
@@ -157,12 +157,9 @@ class ModelHandle:
     def runner(self, runtime: str = "torch", device: str = "cpu", threads: int | None = None) -> Runner:
         """A runner for this model on ``runtime`` (torch | onnxruntime) and ``device`` (cpu | cuda)."""
         check_choice(runtime, "runtime", RUNTIMES)
-        check_choice(device, "device", ("cpu", "cuda"))
+        check_device(device, fix="Use --device cpu, or run on a machine with an NVIDIA GPU and CUDA drivers.")
         if threads is not None:
             check_positive_int(threads, "threads", maximum=1024)
-        if device == "cuda" and not torch.cuda.is_available():
-            raise MeasurementError("device", device, "no CUDA GPU is visible to PyTorch on this machine",
-                                   "Use --device cpu, or run on a machine with an NVIDIA GPU and CUDA drivers.")
         if runtime == "torch":
             if self.module is None:
                 raise InvalidArgumentError("runtime", runtime, f"{self.format} models cannot run on PyTorch",

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from frugalml._validate import check_device
 from frugalml.errors import InvalidArgumentError
 
 __all__ = ["SweepConfig", "SweepResult", "load_sweep_config", "sweep"]
@@ -246,8 +247,7 @@ def sweep(config: SweepConfig | None = None, *, fit: bool = True,
 
     cfg = config or SweepConfig()
     device = cfg.device
-    if device == "cuda" and not torch.cuda.is_available():
-        raise InvalidArgumentError("device", "cuda", "no CUDA GPU is available here", "Use --device cpu.")
+    check_device(device, fix="Use --device cpu, or run the sweep on a machine with an NVIDIA GPU.")
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     if any(s < 1 for s in cfg.model_sizes + cfg.data_sizes):

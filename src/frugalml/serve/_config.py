@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from frugalml._validate import check_device
 from frugalml.errors import InvalidArgumentError
 
 __all__ = ["ServeConfig", "read_api_keys", "split_pair"]
@@ -61,14 +62,7 @@ class ServeConfig(BaseModel):
                 raise InvalidArgumentError(name, getattr(self, name), "must be >= 0", f"Use e.g. --{name.replace('_', '-')} 5.")
         if self.timeout_s <= 0:
             raise InvalidArgumentError("timeout_s", self.timeout_s, "must be > 0", "Use e.g. --timeout-s 30.")
-        if self.device not in ("cpu", "cuda"):
-            raise InvalidArgumentError("device", self.device, "must be cpu or cuda", "Use --device cpu or --device cuda.")
-        if self.device == "cuda":
-            import torch
-
-            if not torch.cuda.is_available():
-                raise InvalidArgumentError("device", self.device, "no CUDA GPU is visible to PyTorch here",
-                                           "Use --device cpu, or run on a machine with an NVIDIA GPU and drivers.")
+        check_device(self.device, fix="Use --device cpu, or run on a machine with an NVIDIA GPU and its drivers.")
         if self.cache_ttl_s is not None and self.cache_ttl_s <= 0:
             raise InvalidArgumentError("cache_ttl_s", self.cache_ttl_s, "must be > 0", "Leave it out for no expiry.")
         if self.max_items > self.max_queue:

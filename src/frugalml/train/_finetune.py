@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from frugalml._validate import check_device
 from frugalml.errors import DataError, InvalidArgumentError, ModelLoadError
 from frugalml.train._config import TrainConfig
 
@@ -343,9 +344,8 @@ def accuracy(model: nn.Module, data: _Data, rows: np.ndarray, device: torch.devi
 
 
 def _device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InvalidArgumentError("device", name, "no CUDA GPU is available here",
-                                   "Use device: cpu (or auto), or run on a machine with an NVIDIA GPU.")
+    if name != "auto":
+        check_device(name, fix="Use device: cpu (or auto), or run on a machine with an NVIDIA GPU.")
     return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
 
 
