@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # user's own cache: FRUGAL_CACHE_DIR points at a folder beside the repository's .venv.
     cache = Path(__file__).resolve().parent.parent / ".frugal" / "test-cache"
     os.environ.setdefault("FRUGAL_CACHE_DIR", str(cache))
+    # Commands a test runs without --store must not add runs to the user's (or `make run`'s) store.
+    store_dir = Path(tempfile.mkdtemp(prefix="frugal-test-store-"))
+    os.environ["FRUGAL_STORE"] = f"sqlite:///{store_dir / 'runs.db'}"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
