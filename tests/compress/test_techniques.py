@@ -215,6 +215,26 @@ def test_bucket_lengths_round_up_to_the_multiple(minilm, monkeypatch) -> None:
         minilm.predict(texts, bucket=True, pad_multiple=0)
 
 
+def test_pad_rows_rounds_batches_to_powers_of_two(minilm, digits_mlp, monkeypatch) -> None:
+    from frugalml.models._handle import TorchRunner
+
+    rows = []
+    prepare = TorchRunner.prepare
+    monkeypatch.setattr(TorchRunner, "prepare", lambda self, items, seq_len: rows.append(len(items)) or
+                        prepare(self, items, seq_len))
+    texts = [" ".join(["word"] * n) for n in (1, 3, 5, 9, 14, 20, 31)]  # 7 texts: batches of 4 + 3
+    reference = minilm.predict(texts)
+    rows.clear()
+    out = minilm.predict(texts, bucket=True, batch_size=4, pad_rows=True)
+    assert rows == [4, 4] and out.shape == (7, 384)
+    np.testing.assert_allclose(out, reference, atol=1e-5)
+    x = digits_mlp.example_inputs[:5]  # one batch of 5 -> 8 rows, capped at batch_size 6 -> 6
+    reference = digits_mlp.predict(x)
+    rows.clear()
+    np.testing.assert_allclose(digits_mlp.predict(x, batch_size=6, pad_rows=True), reference, atol=1e-6)
+    assert rows == [6]
+
+
 def test_torch_compile_step_and_its_artifact(digits_mlp, test_split, tmp_path) -> None:
     from frugalml.compress import Compile, save_model
 

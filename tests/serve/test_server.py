@@ -274,3 +274,23 @@ def test_frugal_serve_listens_and_answers(workers: int, tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
+
+
+def test_a_compiled_model_is_served_with_power_of_two_batches(mlp, digits, tmp_path: Path, monkeypatch) -> None:
+    from frugalml.compress import Compile, compress, save_model
+    from frugalml.models import load_model
+    from frugalml.models._handle import TorchRunner
+
+    folder = save_model(compress(load_model("zoo:digits-mlp"), [Compile(backend="aot_eager")]), tmp_path / "c")
+    served = ServedModel(str(folder))
+    assert served.compiled and not mlp.compiled
+    rows = []
+    prepare = TorchRunner.prepare
+    monkeypatch.setattr(TorchRunner, "prepare", lambda self, items, seq_len: rows.append(len(items)) or
+                        prepare(self, items, seq_len))
+    x = [list(map(float, row)) for row in digits[0][:5]]
+    out = served.run(x)
+    assert rows == [8] and out.shape == (5, 10)  # 5 requests ran as 8 rows, 5 answers
+    rows.clear()
+    np.testing.assert_allclose(out, mlp.run(x), atol=1e-5)
+    assert rows == [5]  # an uncompiled model runs the batch as it is

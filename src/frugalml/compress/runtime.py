@@ -33,7 +33,7 @@ from frugalml.compress._base import (
 from frugalml.compress.quantize import ensure_onnx, onnx_handle
 from frugalml.models import ModelHandle
 
-__all__ = ["MODES", "Compile", "ExportOnnx", "apply_compile", "uses_cudagraphs"]
+__all__ = ["MODES", "Compile", "ExportOnnx", "apply_compile", "is_compiled", "uses_cudagraphs"]
 
 MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
@@ -149,6 +149,14 @@ def apply_compile(module: Any, options: dict[str, Any]) -> Any:
 
 
 _CUDAGRAPHS: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def is_compiled(module: Any) -> bool:
+    """Whether ``module`` came from :func:`apply_compile` (a ``compile`` step, or its replay on load)."""
+    try:
+        return module in _CUDAGRAPHS
+    except TypeError:  # not weak-referenceable: not one of ours
+        return False
 
 
 def uses_cudagraphs(module: Any) -> bool:

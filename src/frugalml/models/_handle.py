@@ -169,14 +169,16 @@ class ModelHandle:
 
     def predict(self, items: Sequence[Any] | np.ndarray, *, batch_size: int = 32, seq_len: int | None = None,
                 runtime: str = "torch", device: str = "cpu", bucket: bool = False,
-                pad_multiple: int = 1) -> np.ndarray:
+                pad_multiple: int = 1, pad_rows: bool = False) -> np.ndarray:
         """Model outputs for ``items`` as one numpy array, computed in batches of ``batch_size``.
 
         ``bucket=True`` (text models, with ``seq_len=None``) sorts texts by token length and pads each
         batch only to its longest text, then restores the input order: the same outputs for far less
         padding when lengths vary. ``pad_multiple`` rounds each batch's length up to a multiple
         (e.g. 32): a few distinct shapes instead of one per length, so a compiled model (and its
-        CUDA graphs) is reused rather than recompiled for every new length.
+        CUDA graphs) is reused rather than recompiled for every new length. ``pad_rows`` does the same
+        for the batch dimension: each batch's row count rounds up to a power of two (at most
+        ``batch_size``) by repeating its last item, whose extra outputs are dropped.
         """
         check_positive_int(batch_size, "batch_size")
         check_positive_int(pad_multiple, "pad_multiple", maximum=4096)
@@ -205,7 +207,12 @@ class ModelHandle:
             if lengths is not None:  # this batch's longest text, rounded up to the multiple
                 longest = int(lengths[idx].max())
                 length = min(-(-longest // pad_multiple) * pad_multiple, self.input_spec.max_length or longest)
-            outputs.append(run.to_numpy(run(run.prepare(batch, length))))
+            rows = len(idx)
+            extra = min(batch_size, 1 << (rows - 1).bit_length()) - rows if pad_rows else 0
+            if extra > 0:
+                batch = (batch + [batch[-1]] * extra if isinstance(batch, list)
+                         else np.concatenate([batch, np.repeat(batch[-1:], extra, axis=0)]))
+            outputs.append(run.to_numpy(run(run.prepare(batch, length)))[:rows])
         result = np.concatenate(outputs, axis=0)
         restored = np.empty_like(result)
         restored[order] = result

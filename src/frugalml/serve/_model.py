@@ -44,6 +44,9 @@ class ServedModel:
         self.labels: list[str] | None = [str(v) for v in labels] if labels else None
         self.item_shape = self.handle.input_spec.item_shape
         self.n_features = int(np.prod(self.item_shape)) if self.item_shape else None
+        from frugalml.compress.runtime import is_compiled
+
+        self.compiled = is_compiled(self.handle.module)
 
     @property
     def name(self) -> str:
@@ -73,15 +76,22 @@ class ServedModel:
         return out
 
     def run(self, items: list[Any]) -> np.ndarray:
-        """Raw outputs for one batch: (items, classes | 1 | dims)."""
+        """Raw outputs for one batch: (items, classes | 1 | dims).
+
+        A compiled model (a ``compile`` step) sees batch sizes rounded up to powers of two, so it
+        compiles (and on a GPU records CUDA graphs for) a handful of shapes, not one per batch size.
+        """
+        pad_rows = self.compiled and self.runtime == "torch"
+        size = 1 << (len(items) - 1).bit_length() if pad_rows else len(items)  # one batch either way
         if self.kind == "text":
             # On a GPU, lengths round up to multiples of 16: tensor-core friendly, and few enough
             # distinct shapes that a compiled model is not recompiled for every request length.
-            return self.handle.predict(items, batch_size=len(items), runtime=self.runtime,
-                                       device=self.device, bucket=True, pad_multiple=16 if self.device == "cuda" else 1)
+            return self.handle.predict(items, batch_size=size, runtime=self.runtime, device=self.device,
+                                       bucket=True, pad_rows=pad_rows, pad_multiple=16 if self.device == "cuda" else 1)
         dtype = np.dtype(self.handle.input_spec.dtype)
         array = np.asarray(items, dtype=dtype).reshape((len(items), *(self.item_shape or ())))
-        return self.handle.predict(array, batch_size=len(items), runtime=self.runtime, device=self.device)
+        return self.handle.predict(array, batch_size=size, runtime=self.runtime, device=self.device,
+                                   pad_rows=pad_rows)
 
     def answer(self, output: np.ndarray, *, scores: bool = False) -> dict[str, Any]:
         """One item's JSON answer from its raw output row."""
