@@ -8,7 +8,8 @@ same process, round-robin in alternating order, ``--repeats`` times; medians wit
 Peers: sentence-transformers FP32 ``encode``; ONNX Runtime FP32 (the model exported, default
 session); ONNX Runtime ``quantize_dynamic`` with its defaults (the one-liner, per-tensor INT8).
 frugalml: each technique alone, and the combination. Fidelity to FP32 on 512 held-out sentences:
-mean and 1st-percentile cosine, top-10 retrieval agreement.
+mean and 1st-percentile cosine, top-10 retrieval agreement. Peak memory: each system loaded and run
+in a fresh process of its own (peak resident set, minus a process that only imports the libraries).
 
 Which techniques pay depends on the CPU's features (recorded in ``env.cpu_features``): INT8 gains
 most with VNNI dot products, BF16 only where the CPU has native BF16 math (AVX512-BF16, AMX);
@@ -36,7 +37,6 @@ from frugalml.compress import (CastPrecision, Compile, Distill, DropLayers, Expo
                                QuantizeDynamic, QuantizeWeights, compress, save_model)
 from frugalml.compress._fidelity import embedding_fidelity, retrieval_agreement  # noqa: E402
 from frugalml.measure.env import fingerprint  # noqa: E402
-from frugalml.measure.memory import RssSampler  # noqa: E402
 
 FLOOR_MEAN, FLOOR_P1 = 0.99, 0.97
 
@@ -46,8 +46,9 @@ def dir_size(path: Path) -> int:
 
 
 class System:
-    def __init__(self, name: str, kind: str, encode, size_bytes: int) -> None:
+    def __init__(self, name: str, kind: str, encode, size_bytes: int, load: tuple[str, str]) -> None:
         self.name, self.kind, self.encode, self.size_bytes = name, kind, encode, size_bytes
+        self.load = load  # (how, path) for a fresh process: ("st", dir) | ("model", artifact dir or .onnx)
         self.throughput: list[float] = []
         self.p95_ms: list[float] = []
         self.batch1: list[float] = []
@@ -55,11 +56,63 @@ class System:
         self.fidelity: dict[str, float] = {}
 
 
-def handle_system(name: str, kind: str, handle, size: int) -> System:
-    return System(name, kind, lambda texts, bs: handle.predict(texts, batch_size=bs, bucket=True), size)
+def handle_system(name: str, kind: str, handle, size: int, path: Path) -> System:
+    return System(name, kind, lambda texts, bs: handle.predict(texts, batch_size=bs, bucket=True), size,
+                  ("model", str(path)))
+
+
+def child_peak_rss(how: str, path: str, texts_file: str) -> None:
+    """In a fresh process: load one system, encode the texts in batches of 32, print the peak RSS."""
+    import json
+    import resource
+
+    # Every child imports the same libraries, so the baseline child ("none") cancels them out.
+    import onnxruntime  # noqa: F401
+    from sentence_transformers import SentenceTransformer
+
+    from frugalml.models import load_model
+
+    texts = json.loads(Path(texts_file).read_text())
+    if how == "st":
+        SentenceTransformer(path, device="cpu").encode(texts, batch_size=32)
+    elif how == "model":  # an artifact directory, or a bare .onnx file beside its tokenizer
+        task = {"task": "embedding"} if path.endswith(".onnx") else {}
+        load_model(path, **task).predict(texts, batch_size=32, bucket=True)
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over fork and exec, so every child
+    # of a large parent would report the parent's size. VmHWM belongs to the process's own memory map.
+    status = Path("/proc/self/status")
+    if status.exists():
+        hwm = next(line for line in status.read_text().splitlines() if line.startswith("VmHWM:"))
+        peak = int(hwm.split()[1]) * 1024  # kB
+    else:  # macOS reports ru_maxrss in bytes (and a fresh value after exec)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"peak_rss_bytes": peak}))
+
+
+def peak_memory(systems: list[System], texts: list[str], work: Path) -> None:
+    """Each system's peak RSS in a process of its own, minus a process that only imports the libraries:
+    the memory a deployment of it needs (weights, runtime buffers, compilation), free of what the
+    other systems in this process hold."""
+    import json
+    import subprocess
+
+    texts_file = work / "texts.json"
+    texts_file.write_text(json.dumps(texts))
+
+    def run(how: str, path: str) -> int:
+        out = subprocess.run([sys.executable, __file__, "--child-peak-rss", how, path, str(texts_file)],
+                             check=True, capture_output=True, text=True).stdout
+        return int(json.loads(out.strip().splitlines()[-1])["peak_rss_bytes"])
+
+    baseline = min(run("none", "") for _ in range(2))
+    for s in systems:
+        s.peak_rss_increase = run(*s.load) - baseline
 
 
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--child-peak-rss":
+        child_peak_rss(*sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--items", type=int, default=256, help="texts per throughput pass")
@@ -85,24 +138,29 @@ def main() -> None:
 
     st = SentenceTransformer(base.metadata["source_dir"], device="cpu")
     systems.append(System("sentence-transformers FP32 encode", "peer",
-                          lambda t, bs: st.encode(t, batch_size=bs, convert_to_numpy=True), base_size))
+                          lambda t, bs: st.encode(t, batch_size=bs, convert_to_numpy=True), base_size,
+                          ("st", base.metadata["source_dir"])))
     onnx_fp32 = compress(base, [ExportOnnx(optimize="none")])
-    systems.append(handle_system("ONNX Runtime FP32", "peer", onnx_fp32, onnx_fp32.onnx_path.stat().st_size))
+    systems.append(handle_system("ONNX Runtime FP32", "peer", onnx_fp32, onnx_fp32.onnx_path.stat().st_size,
+                                 save_model(onnx_fp32, work / "onnx-fp32")))
     from onnxruntime.quantization import quantize_dynamic
 
-    naive = work / "naive-int8.onnx"
+    naive = work / "naive" / "model.onnx"  # beside its tokenizer, so a fresh process can load it
+    naive.parent.mkdir()
+    base.tokenizer.save_pretrained(str(naive.parent))
     quantize_dynamic(str(onnx_fp32.onnx_path), str(naive))  # the one-liner, defaults
     from frugalml.compress.quantize import onnx_handle
 
     naive_handle = onnx_handle(base, naive, note="naive")
-    systems.append(handle_system("ONNX Runtime quantize_dynamic (defaults)", "peer", naive_handle, naive.stat().st_size))
+    systems.append(handle_system("ONNX Runtime quantize_dynamic (defaults)", "peer", naive_handle, naive.stat().st_size,
+                                 naive))
 
     # ---- frugalml
     def add(name: str, recipe, data=None) -> None:
         start = time.perf_counter()
         handle = compress(base, recipe, data=data, seq_len=64)
         out = save_model(handle, work / name.replace(" ", "_").replace("/", "-"))
-        sys_ = handle_system(f"frugalml: {name}", "frugalml", handle, dir_size(out))
+        sys_ = handle_system(f"frugalml: {name}", "frugalml", handle, dir_size(out), out)
         sys_.compress_s = time.perf_counter() - start
         systems.append(sys_)
         print(f"built {name} in {sys_.compress_s:.0f} s", flush=True)
@@ -127,14 +185,14 @@ def main() -> None:
         s.encode(bench_texts, 32)
         for text in bench_texts[: args.latency_items]:
             s.encode([text], 1)
+    # Not sampled during the timed passes: a sampler thread would take CPU time from them on 2 cores.
+    peak_memory(systems, bench_texts, work)
     for r in range(args.repeats):
         order = systems if r % 2 == 0 else list(reversed(systems))
         for s in order:
-            with RssSampler(0.005) as rss:
-                start = time.perf_counter()
-                s.encode(bench_texts, 32)
-                s.throughput.append(len(bench_texts) / (time.perf_counter() - start))
-            s.peak_rss_increase = max(s.peak_rss_increase, rss.peak_bytes - rss.before_bytes)
+            start = time.perf_counter()
+            s.encode(bench_texts, 32)
+            s.throughput.append(len(bench_texts) / (time.perf_counter() - start))
             lat = []
             for text in bench_texts[: args.latency_items]:
                 start = time.perf_counter()
