@@ -258,8 +258,9 @@ def _eager_attention(module: torch.nn.Module) -> Iterator[None]:
 
     Their default, PyTorch's scaled_dot_product_attention, exports with guards for fully masked rows
     (IsNaN / Where on every attention matrix) that ONNX Runtime then executes; the eager graph is
-    MatMul, scale, mask, Softmax, MatMul, which its optimizer fuses. Same outputs; MiniLM with dynamic
-    INT8 ran ~11% faster at batch 32 on a 2-core CPU. The previous implementation is restored after.
+    MatMul, scale, mask, Softmax, MatMul, which its optimizer fuses (and its transformer optimizer
+    recognises as attention). Same outputs; 12 fewer nodes for MiniLM. The previous implementation is
+    restored after.
     """
     transformers = sys.modules.get("transformers")  # only models built by transformers have the switch
     changed: list[tuple[Any, str]] = []
