@@ -131,7 +131,9 @@ def compress(
 
 
 def _is_replayed(step: TechniqueConfig) -> bool:
-    return step.technique in ("quantize_weights", "sparsify_24") or (
+    from frugalml.compress.gpu import REPLAYED_TECHNIQUES
+
+    return step.technique in REPLAYED_TECHNIQUES or (
         step.technique == "quantize_dynamic" and getattr(step, "backend", "") == "torch")
 
 

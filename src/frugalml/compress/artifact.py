@@ -188,9 +188,11 @@ def _write(handle: ModelHandle, folder: Path, metrics: dict[str, Any], key: byte
 
         ranks: dict[str, int] = {}
         heads: dict[str, int] = {}
+        from frugalml.compress.gpu import REPLAYED_TECHNIQUES
+
         compiled = next((s["structure"]["compile"] for s in steps if "compile" in s["structure"]), None)
         replayed = next(({"technique": s["technique"], **s["structure"]} for s in steps
-                         if s["technique"] in ("quantize_weights", "sparsify_24")), None)
+                         if s["technique"] in REPLAYED_TECHNIQUES), None)
         for step in steps:
             ranks.update(step["structure"].get("ranks", {}))
             heads.update(step["structure"].get("attention_heads", {}))

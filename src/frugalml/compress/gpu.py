@@ -32,10 +32,12 @@ from frugalml.compress.quantize import _with_module
 from frugalml.errors import InvalidArgumentError, MeasurementError
 from frugalml.models import ModelHandle
 
-__all__ = ["QuantizeWeights", "Sparsify24", "mask_24", "replay_gpu_step"]
+__all__ = ["REPLAYED_TECHNIQUES", "QuantizeWeights", "Sparsify24", "mask_24", "replay_gpu_step"]
 
 
 _CUDA_ONLY = {"int4", "fp8"}
+# Techniques whose results hold tensor subclasses: artifacts store the floats before them and replay them.
+REPLAYED_TECHNIQUES = ("quantize_weights", "sparsify_24")
 
 
 def _require_cuda(technique: str, device: str) -> None:

@@ -161,10 +161,7 @@ def is_compiled(module: Any) -> bool:
 
 def uses_cudagraphs(module: Any) -> bool:
     """Whether ``module`` was compiled by :func:`apply_compile` in a mode that records CUDA graphs."""
-    try:
-        return _CUDAGRAPHS.get(module, False)
-    except TypeError:  # not weak-referenceable: not one of ours
-        return False
+    return is_compiled(module) and _CUDAGRAPHS[module]
 
 
 @register_handler(Compile)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from frugalml._validate import check_choice, check_positive_int
+from frugalml._validate import check_choice, check_device, check_positive_int
 from frugalml.datasets import Dataset, load_dataset
 from frugalml.errors import DataError, InvalidArgumentError
 from frugalml.evaluate._metrics import (
@@ -182,7 +182,7 @@ class Evaluator:
             check_positive_int(limit, "limit")
         check_positive_int(n_boot, "n_boot")
         check_positive_int(seq_len, "seq_len")
-        check_choice(device, "device", ("cpu", "cuda"))
+        check_device(device)
         if not (isinstance(confidence, float) and 0.5 <= confidence < 1):
             raise InvalidArgumentError("confidence", confidence, "must be a float in [0.5, 1)", "Use 0.95.")
         self.dataset = eval_dataset(data, text_column=text_column, label_column=label_column,

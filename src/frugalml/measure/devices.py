@@ -9,6 +9,7 @@ bandwidth, at the thread count in use, cached per CPU, thread count and torch ve
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import platform
@@ -113,16 +114,22 @@ def cpu_features(cpuinfo: str | None = None) -> list[str]:
     ``cpuinfo``: the text to parse instead of this machine's ``/proc/cpuinfo``.
     """
     if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return []
+        return list(_local_cpu_features())
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
         if key.strip() in ("flags", "Features"):  # x86 / Arm spelling; the first core speaks for all
             present = set(value.split())
             return [f for f in ML_CPU_FEATURES if f in present]
     return []
+
+
+@functools.lru_cache(maxsize=1)
+def _local_cpu_features() -> tuple[str, ...]:
+    # Read once: the search asks at every trial.
+    try:
+        return tuple(cpu_features(Path("/proc/cpuinfo").read_text()))
+    except OSError:
+        return ()
 
 
 def native_bf16_cpu(features: list[str] | None = None) -> bool:

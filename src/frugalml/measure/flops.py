@@ -17,6 +17,7 @@ after shape inference with the batch's concrete dims.
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,13 +120,6 @@ def _dynamic_linear_flop(input_shape: Any, *args: Any, out_shape: Any = None, **
     return 2 * rows * input_shape[-1] * out_shape[-1]
 
 
-def _rows(shape: Any) -> int:
-    rows = 1
-    for d in shape[:-1]:
-        rows *= d
-    return rows
-
-
 def _mm_flop(a_shape: Any, b_shape: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
     # aten._int_mm / aten._scaled_mm (a: (m, k) INT8 / FP8, b: (k, n)): the matmuls of torchao's
     # INT8-dynamic and FP8 layers, counted like float ones.
@@ -136,16 +130,13 @@ def _packed_linear_flop(input_shape: Any, *args: Any, out_shape: Any = None, **k
     # aten._weight_int4pack_mm(x (m, k), packed INT4 weight, ...) and
     # aten._sparse_semi_structured_linear(x (..., k), compressed 2:4 weight, meta, ...) -> (..., n):
     # counted as the dense layer they stand for (2:4 kernels skip half of these multiply-adds).
-    return 2 * _rows(input_shape) * input_shape[-1] * out_shape[-1]
+    return 2 * math.prod(input_shape[:-1]) * input_shape[-1] * out_shape[-1]
 
 
 def _sparse_mm_flop(*shapes: Any, out_shape: Any = None, dense_at: int = 1, **kwargs: Any) -> int:
     # aten._cslt_sparse_mm(compressed A, dense B (k, n), ...) and _sparse_semi_structured_mm(packed,
     # meta, dense (k, n)): out (m, n) from k multiply-adds each, dense-equivalent.
-    out = 1
-    for d in out_shape:
-        out *= d
-    return 2 * out * shapes[dense_at][0]
+    return 2 * math.prod(out_shape) * shapes[dense_at][0]
 
 
 def _extra_formulas() -> dict[Any, Any]:
