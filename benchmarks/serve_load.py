@@ -12,9 +12,11 @@
    valid requests with a shadow whose every batch raises: every answer must equal the no-shadow one.
 
 With ``--device cuda`` the servers run the models on the GPU and the compressed model is the BF16
-artifact (examples/recipes/minilm-bf16.yaml) instead of the CPU INT8 one.
+artifact (examples/recipes/minilm-bf16.yaml) instead of the CPU INT8 one; ``--artifact`` names another
+recipe of examples/recipes (minilm-bf16 on a CPU with native BF16, say).
 
-    python benchmarks/serve_load.py [--seconds 8] [--device cpu|cuda] [--out benchmarks/results/serve_load.json]
+    python benchmarks/serve_load.py [--seconds 8] [--device cpu|cuda] [--artifact minilm-int8|minilm-bf16]
+                                    [--out benchmarks/results/serve_load.json]
 """
 
 from __future__ import annotations
@@ -104,14 +106,14 @@ async def _load(url: str, endpoint: str, texts: list[str], clients: int, seconds
             "p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))] if ms else None}
 
 
-def load(seconds: float, tmp: Path, device: str = "cpu") -> dict[str, Any]:
+def load(seconds: float, tmp: Path, device: str = "cpu", recipe: str | None = None) -> dict[str, Any]:
     from frugalml.compress import compress_to_dir
     from frugalml.datasets import load_dataset
 
     texts = list(dict.fromkeys(load_dataset("zoo:stdlib-docs").texts()))
     np.random.default_rng(0).shuffle(texts)
     store = f"sqlite:///{tmp / 'runs.db'}"
-    recipe = "minilm-bf16" if device == "cuda" else "minilm-int8"
+    recipe = recipe or ("minilm-bf16" if device == "cuda" else "minilm-int8")
     artifact = tmp / recipe
     compress_to_dir("zoo:minilm", Path(__file__).parents[1] / "examples" / "recipes" / f"{recipe}.yaml", artifact,
                     store=store)
@@ -145,7 +147,8 @@ def load(seconds: float, tmp: Path, device: str = "cpu") -> dict[str, Any]:
             levels[str(clients)] = merged
             print(model, clients, ", ".join(f"{m} {merged[m]['throughput_rps']:.1f} req/s" for m in names),
                   f"x{merged['speedup']:.2f}", flush=True)
-        label = {"minilm-int8": "minilm-int8 (ONNX Runtime)", "minilm-bf16": "minilm-bf16 (PyTorch, CUDA)"}[recipe]
+        label = {"minilm-int8": "minilm-int8 (ONNX Runtime)",
+                 "minilm-bf16": f"minilm-bf16 (PyTorch, {'CUDA' if device == 'cuda' else 'CPU'})"}.get(recipe, recipe)
         out["zoo:minilm" if model == "zoo:minilm" else label] = levels
     return out
 
@@ -258,6 +261,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--artifact", choices=("minilm-int8", "minilm-bf16"), default=None,
+                        help="the compressed model's recipe (default minilm-int8 on cpu, minilm-bf16 on cuda)")
     parser.add_argument("--out", type=Path, default=None,
                         help="default benchmarks/results/serve_load.json (serve_load_cuda.json with --device cuda)")
     args = parser.parse_args()
@@ -267,7 +272,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         fault = faults(Path(tmp))
         print(json.dumps({k: v for k, v in fault.items() if k != "bad"}, indent=1), flush=True)
-        loads = load(args.seconds, Path(tmp), args.device)
+        loads = load(args.seconds, Path(tmp), args.device, args.artifact)
     at64 = {m: {"speedup": v["64"]["speedup"], "failures": v["64"]["on"]["failures"] + v["64"]["off"]["failures"]}
             for m, v in loads.items()}
     result = {"benchmark": "serve_load", "machine": fingerprint(), "device": _device_name(args.device), "seconds_per_level_and_mode": args.seconds,

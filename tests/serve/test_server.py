@@ -294,3 +294,38 @@ def test_a_compiled_model_is_served_with_power_of_two_batches(mlp, digits, tmp_p
     rows.clear()
     np.testing.assert_allclose(out, mlp.run(x), atol=1e-5)
     assert rows == [5]  # an uncompiled model runs the batch as it is
+
+
+def test_a_compiled_model_warms_up_every_batch_size_it_can_form(mlp, tmp_path: Path, monkeypatch) -> None:
+    from frugalml.compress import Compile, compress, save_model
+    from frugalml.models import load_model
+    from frugalml.models._handle import TorchRunner
+
+    folder = save_model(compress(load_model("zoo:digits-mlp"), [Compile(backend="aot_eager")]), tmp_path / "c")
+    served = ServedModel(str(folder))
+    rows: list[int] = []
+    prepare = TorchRunner.prepare
+    monkeypatch.setattr(TorchRunner, "prepare", lambda self, items, seq_len: rows.append(len(items)) or
+                        prepare(self, items, seq_len))
+    served.warm_up(max_batch=5)
+    assert rows == [1, 2, 4, 8]  # batches of 5 requests run as 8 rows (see run)
+    rows.clear()
+    served.warm_up(max_batch=32)
+    assert rows == [1, 2, 4, 8, 16, 32]
+    rows.clear()
+    mlp.warm_up(max_batch=32)
+    assert rows == [1]  # an uncompiled model has nothing to compile: one item
+
+
+def test_a_compiled_text_model_also_warms_up_a_second_length(minilm, monkeypatch) -> None:
+    served = ServedModel("zoo:minilm")
+    served.compiled = True  # which batches the warm-up asks for; compiling MiniLM is the compile tests' job
+    batches: list[list[str]] = []
+    monkeypatch.setattr(served, "run", lambda items: batches.append(items))
+    served.warm_up(max_batch=4)
+    assert [len(b) for b in batches] == [1, 2, 4, 1]
+    assert len(batches[-1][0].split()) > len(batches[0][0].split())
+    batches.clear()
+    served.runtime = "onnxruntime"  # not a torch model: ONNX Runtime has nothing to compile
+    served.warm_up(max_batch=4)
+    assert [len(b) for b in batches] == [1]

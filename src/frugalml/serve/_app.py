@@ -111,15 +111,15 @@ class Server:
             self.stage: Single | Cascade = Cascade(self._load(small), self._load(large), c.threshold,
                                                    self.metrics)
             self.model = self.stage.small
-            self.stage.large.warm_up()
+            self.stage.large.warm_up(max_batch=c.max_batch)
         else:
             self.model = self._load(str(c.model))
             self.stage = Single(self.model)
-        self.model.warm_up()
+        self.model.warm_up(max_batch=c.max_batch)
         if c.shadow is not None:
             self.shadow = Shadow(self._load(c.shadow), self.model.task, self.metrics)
             try:
-                self.shadow.candidate.warm_up()
+                self.shadow.candidate.warm_up(max_batch=c.max_batch)
             except Exception:  # noqa: BLE001 - a broken candidate must not stop the primary from serving
                 log.warning("shadow %s failed its warm-up; serving anyway (its failures are counted)", c.shadow,
                             exc_info=True)

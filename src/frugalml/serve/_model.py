@@ -109,10 +109,24 @@ class ServedModel:
             answer["scores"] = [float(v) for v in p]
         return answer
 
-    def warm_up(self, example: Any = None) -> float:
-        """Run one item so the first request does not pay for lazy initialisation; seconds taken."""
+    def warm_up(self, *, max_batch: int = 1) -> float:
+        """Run the model before the first request so it does not pay for lazy initialisation; seconds taken.
+
+        An uncompiled model runs one item. A compiled torch model runs every batch size :meth:`run` can
+        form for batches of up to ``max_batch`` requests (the powers of two up to it), and a text model
+        also a longer text, so compilation (and CUDA-graph recording) happens here, before the server
+        reports ready, not on live requests that would wait tens of seconds for it.
+        """
         started = time.perf_counter()
-        if example is None:
-            example = "warm up" if self.kind == "text" else [0.0] * (self.n_features or 1)
-        self.run([example])
+        short: Any = "warm up" if self.kind == "text" else [0.0] * (self.n_features or 1)
+        self.run([short])
+        if self.compiled and self.runtime == "torch":
+            size = 2
+            while size < 2 * max_batch:  # 2, 4, ... up to the power of two that max_batch rounds up to
+                self.run([short] * size)
+                size *= 2
+            if self.kind == "text":  # a second length: PyTorch then compiles for varying lengths once
+                self.run([" ".join(["warm up"] * 32)])
+            log.info("%s: compiled shapes warmed up for batches of up to %d in %.1f s", self.spec, max_batch,
+                     time.perf_counter() - started)
         return time.perf_counter() - started
