@@ -195,8 +195,8 @@ def faults(tmp: Path) -> dict[str, Any]:
                                                   headers={"content-type": "application/json"})
                         body = r.json()
                         answer = body.get("error")
-                        if "predictions" in body:  # label, and score to 5 decimals: batch composition moves
-                            answer = [(p["label"], round(p["score"], 5)) for p in body["predictions"]]  # float32 sums
+                        if "predictions" in body:
+                            answer = [(p["label"], p["score"]) for p in body["predictions"]]
                         results[i] = (r.status_code, answer)
 
                 await asyncio.gather(*(worker(k) for k in range(8)))
@@ -239,7 +239,14 @@ def faults(tmp: Path) -> dict[str, Any]:
     finally:
         server.should_exit = True
         thread.join()
-    summary["crashing_shadow"] = {"valid_answers_identical": sum(shadowed[i] == plain[i] for i in valid),
+    def same(a: Any, b: Any) -> bool:
+        # Same status and labels, scores within 1e-5: a request's batch mates change the kernel's
+        # float32 summation order (so rounding both to 5 decimals still flipped one in 1,790 once).
+        if a[0] != b[0] or not isinstance(a[1], list) or not isinstance(b[1], list) or len(a[1]) != len(b[1]):
+            return bool(a == b)
+        return all(la == lb and abs(sa - sb) <= 1e-5 for (la, sa), (lb, sb) in zip(a[1], b[1]))
+
+    summary["crashing_shadow"] = {"valid_answers_identical": sum(same(shadowed[i], plain[i]) for i in valid),
                                   "valid": len(valid), "shadow_errors": shadow_summary["error"]}
     summary["met"] = (summary["valid"]["answered_200"] == len(valid)
                       and summary["bad"]["answered_4xx_with_message"] == len(bad)
@@ -273,12 +280,15 @@ def main() -> None:
         fault = faults(Path(tmp))
         print(json.dumps({k: v for k, v in fault.items() if k != "bad"}, indent=1), flush=True)
         loads = load(args.seconds, Path(tmp), args.device, args.artifact)
-    at64 = {m: {"speedup": v["64"]["speedup"], "failures": v["64"]["on"]["failures"] + v["64"]["off"]["failures"]}
+    at64 = {m: {"speedup": v["64"]["speedup"], "speedup_wait_5ms": v["64"]["speedup_wait_5ms"],
+                "failures": sum(v["64"][mode]["failures"] for mode in MODES)}
             for m, v in loads.items()}
     result = {"benchmark": "serve_load", "machine": fingerprint(), "device": _device_name(args.device), "seconds_per_level_and_mode": args.seconds,
               "load": loads, "faults": fault,
               "target": {"speedup_at_64": 3.0, "met": all(v["speedup"] >= 3 and v["failures"] == 0
-                                                          for v in at64.values()), "at_64": at64}}
+                                                          for v in at64.values()),
+                         "met_with_5ms_wait": all(v["speedup_wait_5ms"] >= 3 and v["failures"] == 0
+                                                  for v in at64.values()), "at_64": at64}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["target"], indent=2))
