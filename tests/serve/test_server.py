@@ -323,8 +323,9 @@ def test_a_compiled_text_model_also_warms_up_a_second_length(minilm, monkeypatch
     batches: list[list[str]] = []
     monkeypatch.setattr(served, "run", lambda items: batches.append(items))
     served.warm_up(max_batch=4)
-    assert [len(b) for b in batches] == [1, 2, 4, 1]
-    assert len(batches[-1][0].split()) > len(batches[0][0].split())
+    assert [len(b) for b in batches] == [1, 2, 4, 2, 1]
+    # the second length at two rows and at one: PyTorch specialises size-1 dimensions
+    assert len(batches[-2][0].split()) == len(batches[-1][0].split()) > len(batches[0][0].split())
     batches.clear()
     served.runtime = "onnxruntime"  # not a torch model: ONNX Runtime has nothing to compile
     served.warm_up(max_batch=4)

@@ -114,8 +114,8 @@ class ServedModel:
 
         An uncompiled model runs one item. A compiled torch model runs every batch size :meth:`run` can
         form for batches of up to ``max_batch`` requests (the powers of two up to it), and a text model
-        also a longer text, so compilation (and CUDA-graph recording) happens here, before the server
-        reports ready, not on live requests that would wait tens of seconds for it.
+        also a longer text, at two rows and at one, so compilation (and CUDA-graph recording) happens
+        here, before the server reports ready, not on live requests that would wait for it.
         """
         started = time.perf_counter()
         short: Any = "warm up" if self.kind == "text" else [0.0] * (self.n_features or 1)
@@ -125,8 +125,13 @@ class ServedModel:
             while size < 2 * max_batch:  # 2, 4, ... up to the power of two that max_batch rounds up to
                 self.run([short] * size)
                 size *= 2
-            if self.kind == "text":  # a second length: PyTorch then compiles for varying lengths once
-                self.run([" ".join(["warm up"] * 32)])
+            if self.kind == "text":
+                # A second length, in two batches: PyTorch then compiles one graph for any batch of two or
+                # more and any length, and one for single items of any length (it specialises sizes of 1,
+                # so a length change seen only at batch 1 leaves every later batch to recompile live).
+                long = " ".join(["warm up"] * 32)
+                self.run([long, long])
+                self.run([long])
             log.info("%s: compiled shapes warmed up for batches of up to %d in %.1f s", self.spec, max_batch,
                      time.perf_counter() - started)
         return time.perf_counter() - started
