@@ -231,7 +231,8 @@ def test_pad_rows_rounds_batches_to_powers_of_two(minilm, digits_mlp, monkeypatc
     x = digits_mlp.example_inputs[:5]  # one batch of 5 -> 8 rows, capped at batch_size 6 -> 6
     reference = digits_mlp.predict(x)
     rows.clear()
-    np.testing.assert_allclose(digits_mlp.predict(x, batch_size=6, pad_rows=True), reference, atol=1e-6)
+    # rtol: logits up to ~20, and the kernel's summation order depends on the rows in the batch (AVX-512 / AMX)
+    np.testing.assert_allclose(digits_mlp.predict(x, batch_size=6, pad_rows=True), reference, rtol=1e-5, atol=1e-5)
     assert rows == [6]
 
 
