@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from frugalml._json import json_safe
+from frugalml.compress.quantize import full_range_activations
 from frugalml.config import Budgets, FrugalConfig, load_config
 from frugalml.errors import InvalidArgumentError
 from frugalml.evaluate import Evaluator
@@ -116,10 +117,18 @@ def study_name_for(config: FrugalConfig) -> str:
     key = config.to_dict()
     key["search"] = {k: v for k, v in key["search"].items() if k not in ("trials", "executor", "address")}
     key.pop("store", None)
+    # What this machine changes about the search is part of the name, so a study never mixes trials
+    # measured under other rules; where none applies the name stays as it was.
+    machine: dict[str, Any] = {}
     if native_bf16_cpu():
-        # The cpu space offers a BF16 cast only on such CPUs: a different space is a different study
-        # (Optuna refuses a categorical whose choices changed), and elsewhere the name stays as it was.
-        key["space"] = {"cpu_bf16": True}
+        # The cpu space offers a BF16 cast only on such CPUs (and Optuna refuses a categorical whose
+        # choices changed).
+        machine["cpu_bf16"] = True
+    if full_range_activations():
+        # PyTorch dynamic INT8 runs with 8-bit activations here: the same trial scores differently.
+        machine["torch_int8_activation_bits"] = 8
+    if machine:
+        key["space"] = machine
     return "frugal-" + hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
 
