@@ -81,8 +81,8 @@ class ServedModel:
         A compiled model (a ``compile`` step) sees batch sizes rounded up to powers of two, so it
         compiles (and on a GPU records CUDA graphs for) a handful of shapes, not one per batch size.
         """
-        pad_rows = self.compiled and self.runtime == "torch"
-        size = 1 << (len(items) - 1).bit_length() if pad_rows else len(items)  # one batch either way
+        pad_rows = self._pads_rows
+        size = self._rows_for(len(items))  # one batch either way
         if self.kind == "text":
             # On a GPU, lengths round up to multiples of 16: tensor-core friendly, and few enough
             # distinct shapes that a compiled model is not recompiled for every request length.
@@ -92,6 +92,14 @@ class ServedModel:
         array = np.asarray(items, dtype=dtype).reshape((len(items), *(self.item_shape or ())))
         return self.handle.predict(array, batch_size=size, runtime=self.runtime, device=self.device,
                                    pad_rows=pad_rows)
+
+    @property
+    def _pads_rows(self) -> bool:
+        return self.compiled and self.runtime == "torch"
+
+    def _rows_for(self, n: int) -> int:
+        """The rows :meth:`run` computes for a batch of ``n`` items."""
+        return 1 << (n - 1).bit_length() if self._pads_rows else n
 
     def answer(self, output: np.ndarray, *, scores: bool = False) -> dict[str, Any]:
         """One item's JSON answer from its raw output row."""
@@ -120,11 +128,9 @@ class ServedModel:
         started = time.perf_counter()
         short: Any = "warm up" if self.kind == "text" else [0.0] * (self.n_features or 1)
         self.run([short])
-        if self.compiled and self.runtime == "torch":
-            size = 2
-            while size < 2 * max_batch:  # 2, 4, ... up to the power of two that max_batch rounds up to
+        if self._pads_rows:
+            for size in sorted({self._rows_for(n) for n in range(2, max_batch + 1)}):  # what run forms
                 self.run([short] * size)
-                size *= 2
             if self.kind == "text":
                 # A second length, in two batches: PyTorch then compiles one graph for any batch of two or
                 # more and any length, and one for single items of any length (it specialises sizes of 1,
