@@ -157,6 +157,19 @@ def test_roofline_point_math() -> None:
     assert unknown.bound == "unknown" and unknown.fraction_of_roof is None
 
 
+def test_precision_is_what_the_matrix_products_run_at(digits_mlp) -> None:
+    from frugalml.compress import CastPrecision, QuantizeDynamic, compress
+    from frugalml.measure.roofline import precision_of
+
+    assert precision_of(digits_mlp.module) == "fp32"
+    assert precision_of(compress(digits_mlp, [CastPrecision(dtype="bf16")]).module) == "bf16"
+    # INT8 weights are packed parameters, not nn.Parameters: counted by the layers that hold them.
+    assert precision_of(compress(digits_mlp, [QuantizeDynamic(backend="torch")]).module) == "int8"
+    # Only the 64x10 output layer in INT8: 640 of 17,024 weight elements.
+    mostly_float = compress(digits_mlp, [QuantizeDynamic(backend="torch", include=("net.4",))]).module
+    assert precision_of(mostly_float) == "fp32"
+
+
 def test_gpu_table_matches_device_names() -> None:
     from frugalml.measure.devices import gpu_spec
 

@@ -134,7 +134,7 @@ def _is_replayed(step: TechniqueConfig) -> bool:
     from frugalml.compress.gpu import REPLAYED_TECHNIQUES
 
     return step.technique in REPLAYED_TECHNIQUES or (
-        step.technique == "quantize_dynamic" and getattr(step, "backend", "") == "torch")
+        step.technique == "quantize_dynamic" and getattr(step, "backend", "") in ("torch", "inductor"))
 
 
 @dataclass

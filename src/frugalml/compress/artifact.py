@@ -12,7 +12,7 @@ Layout::
 PyTorch architectures are rebuilt from data, never from pickles: the Hugging Face config (or a zoo
 architecture from an allow-list), then the recorded structural edits (low-rank ranks, every layer's
 shape after pruning, the dtype), then the safetensors weights. Models dynamically quantized with the
-torch backend, torchao-quantized (``quantize_weights``) or 2:4-compressed (``sparsify_24``) are
+torch or inductor backend, torchao-quantized (``quantize_weights``) or 2:4-compressed (``sparsify_24``) are
 stored as their float weights from before that step (2:4: with the zeros) and the step is replayed
 on load (a deterministic function of the weights; INT4, FP8, 2:4 and anything quantized on a GPU
 load only where a CUDA GPU is visible); ``deployed_bytes`` in the manifest gives their in-memory size.
@@ -183,7 +183,7 @@ def _write(handle: ModelHandle, folder: Path, metrics: dict[str, Any], key: byte
         manifest["format"] = "torch"
         steps = compression.get("steps", [])
         quantized = next((s["structure"] for s in steps if s["technique"] == "quantize_dynamic"
-                          and s["structure"].get("backend") == "torch"), None)
+                          and s["structure"].get("backend") in ("torch", "inductor")), None)
         from frugalml.compress.prune import layer_shapes
 
         ranks: dict[str, int] = {}
@@ -341,7 +341,15 @@ def _rebuild(folder: Path, manifest: dict[str, Any]) -> ModelHandle:
                              "Re-create the artifact with this frugalml version.") from None
     module.eval()
     quantized = arch.get("quantized")
-    if quantized:
+    if quantized and quantized.get("backend") == "inductor":
+        from frugalml.compress._inductor import inductor_int8
+
+        try:
+            module = inductor_int8(module, spec, quantized["quantized"])
+        except InvalidArgumentError as exc:
+            raise ModelLoadError("model", str(folder), f"holds INT8 layers quantized for TorchInductor on load, "
+                                 f"which {exc.problem}", exc.fix) from None
+    elif quantized:
         from frugalml.compress.quantize import _torch_dynamic
 
         module = _torch_dynamic(module, quantized["quantized"], quantized["per_channel"])

@@ -42,11 +42,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, kw_only=True)
 class QuantizeDynamic(TechniqueConfig):
-    """Dynamic INT8 quantization of Linear layers (torch: fbgemm/x86 kernels) or MatMul / Gemm nodes (ONNX Runtime).
+    """Dynamic INT8 quantization of Linear layers (PyTorch) or MatMul / Gemm nodes (ONNX Runtime).
 
     Attributes:
-        backend: ``torch`` keeps a PyTorch model; ``onnxruntime`` exports to ONNX and quantizes there.
-        per_channel: one scale per output channel (more accurate) instead of per tensor.
+        backend: ``torch`` keeps a PyTorch model (eager, fbgemm kernels); ``inductor`` exports it
+            with ``torch.export``, quantizes it with torchao's x86 quantizer and compiles it with
+            TorchInductor (oneDNN INT8 kernels; x86 CPUs; see ``frugalml.compress._inductor``);
+            ``onnxruntime`` exports to ONNX and quantizes there.
+        per_channel: one scale per output channel (more accurate) instead of per tensor (``inductor``
+            is per channel only).
         keep_fp32: ``none``, or ``auto`` for the sensitivity analysis described in the module docstring.
         target: the fidelity ``auto`` must reach (mean cosine / top-1 agreement vs the original).
         exclude: layer names (torch module names, or ONNX node-name fragments) kept in FP32.
@@ -68,16 +72,19 @@ class QuantizeDynamic(TechniqueConfig):
 
     @property
     def needs_torch(self) -> bool:  # type: ignore[override]
-        return self.backend == "torch"
+        return self.backend in ("torch", "inductor")
 
     def __post_init__(self) -> None:
-        check_in(self.backend, "backend", ("torch", "onnxruntime"))
+        check_in(self.backend, "backend", ("torch", "inductor", "onnxruntime"))
         check_in(self.keep_fp32, "keep_fp32", ("none", "auto"))
         check_fraction(self.target, "target", inclusive_high=True)
         object.__setattr__(self, "exclude", check_names(self.exclude, "exclude"))
         object.__setattr__(self, "include", check_names(self.include, "include"))
         if not isinstance(self.per_channel, bool):
             raise InvalidArgumentError("per_channel", self.per_channel, "must be true or false", "Use per_channel: true.")
+        if self.backend == "inductor" and not self.per_channel:
+            raise InvalidArgumentError("per_channel", self.per_channel, "backend inductor quantizes weights per "
+                                       "channel only", "Use per_channel: true, or backend: torch or onnxruntime.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -241,15 +248,37 @@ def _ort_dynamic(src: Path, dst: Path, nodes: list[str], per_channel: bool) -> P
 @register_handler(QuantizeDynamic)
 def _quantize_dynamic(handle: ModelHandle, config: QuantizeDynamic, ctx: CompressContext,
                       record: StepRecord) -> ModelHandle:
-    if config.backend == "torch":
+    final = None
+    if config.backend in ("torch", "inductor"):
         if handle.module is None:
-            raise InvalidArgumentError("backend", "torch", "the model is ONNX at this step",
+            raise InvalidArgumentError("backend", config.backend, "the model is ONNX at this step",
                                        "Use backend: onnxruntime, or quantize before exporting.")
         candidates = _selected(_linear_names(handle.module), config.include, config.exclude)
         for name in _linear_names(handle.module):
             if name not in candidates:
                 record.skip(name, "excluded by the recipe")
-        build = lambda names: _with_module(handle, _torch_dynamic(handle.module, names, config.per_channel))
+        if config.backend == "torch":
+            build = lambda names: _with_module(handle, _torch_dynamic(handle.module, names, config.per_channel))
+        else:
+            from frugalml.compress import _inductor
+
+            _inductor.check_x86()
+            if ctx.device != "cpu":
+                raise InvalidArgumentError("device", ctx.device, "backend inductor makes a model for x86 CPUs",
+                                           "Use device cpu, or quantize_weights (torchao) for GPUs.")
+            reduce = not _inductor.full_range_onednn()
+            for name in _inductor.unused_linears(handle.module, handle.input_spec, candidates):
+                record.skip(name, "unused by the model's output (torch.export leaves it out)")
+                candidates.remove(name)
+            # The sensitivity search scores the uncompiled INT8 graph (the same arithmetic, no compile per try).
+            build = lambda names: _with_module(handle, _inductor.converted(handle.module, handle.input_spec, names,
+                                                                           reduce_range=reduce))
+
+            def final(names: list[str]) -> ModelHandle:
+                new = _with_module(handle, _inductor.inductor_int8(handle.module, handle.input_spec, names,
+                                                                   reduce_range=reduce))
+                _compile_now(new, ctx, record)
+                return new
     else:
         src = ensure_onnx(handle, ctx, "dynamic-src")
         candidates = _selected(_onnx_weight_nodes(src), config.include, config.exclude)
@@ -266,14 +295,38 @@ def _quantize_dynamic(handle: ModelHandle, config: QuantizeDynamic, ctx: Compres
     kept: list[str] = []
     if config.keep_fp32 == "auto":
         kept = _sensitivity_search(build, candidates, config.target, ctx, record)
-    result = build([n for n in candidates if n not in kept])
+    result = (final or build)([n for n in candidates if n not in kept])
     for name in kept:
         record.skip(name, "kept in FP32: most sensitive layer (keep_fp32: auto)")
     record.changed = [n for n in candidates if n not in kept]
     record.structure = {"backend": config.backend, "quantized": record.changed, "per_channel": config.per_channel}
-    if config.backend == "torch":  # measured with what this machine allows; decided again where it is loaded
+    # Measured with what this machine allows; decided again where the model is loaded.
+    if config.backend == "torch":
         record.metrics["activation_bits"] = 8 if full_range_activations() else 7
+    elif config.backend == "inductor":
+        from frugalml.compress._inductor import full_range_onednn
+
+        record.metrics["activation_bits"] = 8 if full_range_onednn() else 7
     return result
+
+
+def _compile_now(handle: ModelHandle, ctx: CompressContext, record: StepRecord) -> None:
+    """Run a compiled model once, so that compile failures (no C++ compiler, an unsupported op)
+    belong to the step that asked for them, not to the user's first call."""
+    import time
+
+    sample = ctx.calibration[:2] if ctx.calibration is not None else handle.example_inputs[:2]
+    ctx.progress("compiling with TorchInductor")
+    started = time.perf_counter()
+    try:
+        handle.predict(sample, batch_size=2, seq_len=min(ctx.seq_len, 16) if handle.input_spec.kind == "text"
+                       else None)
+    except Exception as exc:  # noqa: BLE001 - dynamo and inductor fail in many ways
+        torch._dynamo.reset()
+        raise InvalidArgumentError("backend", "inductor", f"compiling the INT8 model failed ({type(exc).__name__}: "
+                                   f"{str(exc).splitlines()[0][:200]})",
+                                   "Use backend: torch or onnxruntime.") from None
+    record.metrics["compile_s"] = time.perf_counter() - started
 
 
 def _sensitivity_search(build: Any, candidates: list[str], target: float, ctx: CompressContext,

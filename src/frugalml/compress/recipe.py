@@ -100,6 +100,11 @@ class Recipe:
                                            "Move the ONNX-producing step to the end of the recipe.")
             if getattr(step, "produces_onnx", False) and onnx_from is None:
                 onnx_from = (i, step.technique)
+            if step.technique == "compile" and any(getattr(s, "backend", "") == "inductor"
+                                                   and s.technique == "quantize_dynamic" for s in self.steps[:i]):
+                raise InvalidArgumentError(f"steps[{i}].technique", step.technique, "follows quantize_dynamic with "
+                                           "backend inductor, which compiles the model itself",
+                                           "Remove the compile step.")
 
     def __iter__(self) -> Iterator[TechniqueConfig]:
         return iter(self.steps)

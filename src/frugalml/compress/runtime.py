@@ -33,7 +33,7 @@ from frugalml.compress._base import (
 from frugalml.compress.quantize import ensure_onnx, onnx_handle
 from frugalml.models import ModelHandle
 
-__all__ = ["MODES", "Compile", "ExportOnnx", "apply_compile", "is_compiled", "uses_cudagraphs"]
+__all__ = ["MODES", "Compile", "ExportOnnx", "apply_compile", "is_compiled", "mark_compiled", "uses_cudagraphs"]
 
 MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
@@ -149,6 +149,13 @@ def apply_compile(module: Any, options: dict[str, Any]) -> Any:
 
 
 _CUDAGRAPHS: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def mark_compiled(module: Any, *, cudagraphs: bool = False) -> Any:
+    """Record ``module`` as compiled by frugalml (a wrapper that compiles inside, such as
+    ``quantize_dynamic backend: inductor``), so servers warm up its shapes before taking traffic."""
+    _CUDAGRAPHS[module] = cudagraphs
+    return module
 
 
 def is_compiled(module: Any) -> bool:

@@ -31,13 +31,18 @@ __all__ = ["LayerPoint", "Roofline", "RooflinePoint", "precision_of", "roofline_
 
 
 def precision_of(module: torch.nn.Module | None) -> str:
-    """The precision matrix products run at: the dominant parameter dtype, and TF32 if enabled."""
+    """The precision matrix products run at: that of most Linear / convolution weight elements
+    (INT8 for PyTorch's dynamic INT8 layers and for ``quantize_dynamic backend: inductor``
+    graphs), else the dominant parameter dtype; TF32 if enabled for float32."""
     if module is None:
         return "fp32"
-    counts: dict[torch.dtype, int] = {}
-    for p in module.parameters():
-        counts[p.dtype] = counts.get(p.dtype, 0) + p.numel()
+    counts = _matmul_weights(module)
+    if not counts:
+        for p in module.parameters():
+            counts[p.dtype] = counts.get(p.dtype, 0) + p.numel()
     dtype = max(counts, key=lambda d: counts[d]) if counts else torch.float32
+    if dtype == torch.int8:
+        return "int8"
     if dtype == torch.bfloat16:
         return "bf16"
     if dtype == torch.float16:
@@ -45,6 +50,27 @@ def precision_of(module: torch.nn.Module | None) -> str:
     if dtype == torch.float32 and torch.get_float32_matmul_precision() != "highest":
         return "tf32"
     return "fp32"
+
+
+def _matmul_weights(module: torch.nn.Module) -> dict[torch.dtype, int]:
+    """Weight elements of the matrix products in ``module``, by the dtype the kernel multiplies."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    counts: dict[torch.dtype, int] = {}
+
+    def add(dtype: torch.dtype, n: int) -> None:
+        counts[dtype] = counts.get(dtype, 0) + n
+
+    for sub in module.modules():
+        if isinstance(sub, DynamicLinear):
+            packed = sub._packed_params.dtype  # qint8, or float16 for fp16 dynamic quantization
+            add(torch.int8 if packed == torch.qint8 else packed, sub.in_features * sub.out_features)
+        elif isinstance(sub, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)):
+            add(sub.weight.dtype, sub.weight.numel())
+        elif hasattr(sub, "matmul_weights"):  # an exported graph (frugalml.compress._inductor.Int8Graph)
+            for dtype, n in sub.matmul_weights().items():
+                add(dtype, n)
+    return counts
 
 
 @dataclass(frozen=True)

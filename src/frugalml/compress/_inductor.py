@@ -1,0 +1,213 @@
+"""PyTorch 2 export INT8 for x86 CPUs: what ``quantize_dynamic`` with ``backend: inductor`` runs.
+
+The model is captured whole by ``torch.export`` (batch and sequence dimensions dynamic), its Linear
+layers are annotated by torchao's ``X86InductorQuantizer`` (INT8 weights, one scale per output
+channel; activations quantized per tensor as each batch arrives), and TorchInductor compiles the
+result with weight freezing: the INT8 weights become constants packed once for oneDNN's INT8
+kernels (VNNI or AMX instructions where the CPU has them), and the quantize / dequantize steps fuse
+into the code around them. PyTorch's eager dynamic INT8 (``backend: torch``) instead runs every
+Linear as a separate fbgemm call with float tensors in between.
+
+Freezing is an Inductor setting read whenever a graph compiles, and a compiled model compiles
+again at every new kind of input shape, so :class:`InductorInt8` turns it on around each call
+rather than process-wide (it would freeze every other compiled model too).
+
+Artifacts store the float weights; loading runs this again (export, quantize, compile), so the
+first call after loading, and the first at a new shape, pays the compile time (tens of seconds on
+2 cores). :func:`converted` is the same INT8 graph uncompiled (quantize -> dequantize -> float
+Linear, the reference form of the arithmetic), which the ``keep_fp32: auto`` sensitivity search
+scores instead of compiling every candidate.
+"""
+
+from __future__ import annotations
+
+import functools
+import platform
+from typing import Any
+
+import torch
+
+from frugalml.errors import InvalidArgumentError
+from frugalml.models._handle import InputSpec
+
+__all__ = ["InductorInt8", "Int8Graph", "check_x86", "converted", "full_range_onednn", "inductor_int8"]
+
+_X86 = ("x86_64", "amd64", "i686", "x86")
+
+
+def check_x86(argument: str = "backend", value: Any = "inductor") -> None:
+    """Raise unless this is an x86 CPU (the quantizer targets oneDNN's x86 INT8 kernels)."""
+    machine = platform.machine().lower()
+    if machine not in _X86:
+        raise InvalidArgumentError(argument, value, f"runs on x86 CPUs; this machine is {platform.machine()}",
+                                   "Use backend: onnxruntime (ONNX Runtime's INT8 kernels run on Arm too).")
+
+
+def full_range_onednn(features: list[str] | None = None) -> bool:
+    """Whether oneDNN's INT8 kernels take 8-bit activations without overflow here.
+
+    Without VNNI, x86 INT8 matrix products multiply u8 x s8 pairs into saturating 16-bit sums, so
+    activations are kept to 7 bits (as torchao's quantizer documents); VNNI (AVX512-VNNI, or AVX-VNNI
+    on AVX2 CPUs; every AMX CPU has it too) accumulates in 32 bits.
+    """
+    from frugalml.measure.devices import cpu_features
+
+    present = cpu_features() if features is None else features
+    return any(f in present for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
+
+
+def _example(spec: InputSpec) -> tuple[tuple[torch.Tensor, ...], dict[str, torch.Tensor], Any]:
+    """Inputs to trace with and their dynamic dimensions, in the form the runner calls the model
+    (keywords for text, one positional tensor otherwise)."""
+    batch = torch.export.Dim("batch", min=1)
+    if spec.kind == "text":
+        seq = torch.export.Dim("seq", min=1, max=spec.max_length or 512)
+        # (2, 8): neither dimension 0 or 1, which export would specialise.
+        kwargs = {name: torch.ones(2, 8, dtype=torch.long) for name in spec.names}
+        return (), kwargs, {name: {0: batch, 1: seq} for name in spec.names}
+    shape = tuple(spec.item_shape or ())
+    x = torch.zeros((2, *shape), dtype=getattr(torch, spec.dtype, torch.float32))
+    return (x,), {}, ({0: batch},)
+
+
+def converted(module: torch.nn.Module, spec: InputSpec, names: list[str], *, reduce_range: bool) -> Int8Graph:
+    """``module`` exported with the Linear layers ``names`` quantized to INT8 (uncompiled)."""
+    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    dtypes = {p.dtype for p in module.parameters() if p.is_floating_point()}
+    if dtypes - {torch.float32}:
+        raise InvalidArgumentError("backend", "inductor", f"quantizes float32 models; this one holds "
+                                   f"{sorted(str(d).removeprefix('torch.') for d in dtypes)} weights",
+                                   "Quantize before casting (cast and quantize_dynamic do not combine).")
+    args, kwargs, dynamic = _example(spec)
+    try:
+        graph = torch.export.export(module.eval(), args, kwargs=kwargs or None, dynamic_shapes=dynamic).module()
+    except Exception as exc:  # noqa: BLE001 - export fails in many ways (data-dependent control flow, ...)
+        raise InvalidArgumentError("backend", "inductor", f"torch.export could not capture "
+                                   f"{type(module).__name__} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})",
+                                   "Use backend: torch or onnxruntime.") from None
+    # Export keeps computations whose result is unused (a BERT pooler beside mean pooling); the
+    # quantizer's pattern matcher fails on them (an output-less Linear -> Tanh partition).
+    graph.graph.eliminate_dead_code()
+    graph.recompile()
+    traced = linear_names(graph)
+    names = [n for n in names if n in traced]
+    config = xiq.get_default_x86_inductor_quantization_config(is_dynamic=True, reduce_range=reduce_range)
+    quantizer = xiq.X86InductorQuantizer()
+    for name in names:  # unnamed layers stay float (the global config is unset)
+        quantizer.set_module_name_qconfig(name, config)
+    prepared = prepare_pt2e(graph, quantizer)
+    with torch.no_grad():
+        prepared(*args, **kwargs)  # dynamic activations observe nothing; the weights are read at convert
+    out = convert_pt2e(prepared)
+    _drop_unused_tensors(out)
+    return Int8Graph(out)
+
+
+def _drop_unused_tensors(graph: torch.fx.GraphModule) -> None:
+    """Delete parameters and buffers no node reads: conversion leaves each quantized layer's float
+    weight beside its INT8 copy (zoo:minilm: 42 MB of 101 MB)."""
+    used = {node.target for node in graph.graph.nodes if node.op == "get_attr"}
+    for name in [k for k in graph.state_dict() if k not in used]:
+        owner, _, leaf = name.rpartition(".")
+        delattr(graph.get_submodule(owner) if owner else graph, leaf)
+
+
+def linear_names(graph: torch.fx.GraphModule) -> set[str]:
+    """Module names of the Linear layers an exported graph calls."""
+    names = set()
+    for node in graph.graph.nodes:
+        if node.op == "call_function" and node.target == torch.ops.aten.linear.default:
+            stack = node.meta.get("nn_module_stack") or {}
+            if stack:
+                names.add(list(stack.values())[-1][0])
+    return names
+
+
+def unused_linears(module: torch.nn.Module, spec: InputSpec, names: list[str]) -> list[str]:
+    """Those of ``names`` whose output the model's output does not use (torch.export drops them)."""
+    args, kwargs, dynamic = _example(spec)
+    try:
+        graph = torch.export.export(module.eval(), args, kwargs=kwargs or None, dynamic_shapes=dynamic).module()
+    except Exception:  # noqa: BLE001 - converted() reports export failures
+        return []
+    graph.graph.eliminate_dead_code()
+    traced = linear_names(graph)
+    return [n for n in names if n not in traced]
+
+
+class Int8Graph(torch.nn.Module):
+    """A converted INT8 graph, run eagerly (quantize -> dequantize -> float Linear).
+
+    An exported graph refuses ``.train()`` / ``.eval()``, which runners call; it was captured in
+    eval mode and holds no dropout or batch-norm state to switch, so here both only set the flag.
+    """
+
+    def __init__(self, graph: torch.fx.GraphModule) -> None:
+        super().__init__()
+        self.graph_module = graph
+
+    def train(self, mode: bool = True) -> Int8Graph:
+        self.training = mode
+        return self
+
+    def forward(self, *args: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor:
+        return self.graph_module(*args, **kwargs)
+
+    def matmul_weights(self) -> dict[torch.dtype, int]:
+        """Weight elements of the graph's Linear calls by the dtype they are stored in (INT8 where a
+        dequantize sits between the weight and the call); for the roofline's precision."""
+        counts: dict[torch.dtype, int] = {}
+        for node in self.graph_module.graph.nodes:
+            if node.op != "call_function" or node.target != torch.ops.aten.linear.default:
+                continue
+            source = node.args[1]
+            while isinstance(source, torch.fx.Node) and source.op == "call_function" and source.args:
+                source = source.args[0]  # through dequantize to the stored weight
+            if isinstance(source, torch.fx.Node) and source.op == "get_attr":
+                tensor = functools.reduce(getattr, str(source.target).split("."), self.graph_module)
+                counts[tensor.dtype] = counts.get(tensor.dtype, 0) + tensor.numel()
+        return counts
+
+
+class InductorInt8(torch.nn.Module):
+    """A converted INT8 graph, compiled by Inductor with weight freezing on at every (re)compile.
+
+    ``_orig_mod`` is the uncompiled graph, as on ``torch.compile``'s wrapper: the FLOP counter and
+    the per-layer profiler run it eagerly.
+    """
+
+    def __init__(self, graph: Int8Graph) -> None:
+        super().__init__()
+        import warnings
+
+        from frugalml.compress.runtime import apply_compile
+
+        # Inductor's oneDNN lowering copies a tensor with torch.tensor() at every compile (PyTorch's
+        # own code; nothing a user can act on).
+        warnings.filterwarnings("ignore", message="To copy construct from a tensor", category=UserWarning,
+                                module=r"torch\._inductor\.mkldnn_lowerings")
+
+        self._orig_mod = graph
+        # In a list, not a submodule: the compiled wrapper shares the graph's weights, and the
+        # state dict lists them once.
+        self._compiled = [apply_compile(graph.graph_module, {"mode": "default", "dynamic": True,
+                                                             "backend": "inductor"})]
+
+    def forward(self, *args: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor:
+        import torch._inductor.config as inductor_config
+
+        with inductor_config.patch(freezing=True):
+            return self._compiled[0](*args, **kwargs)
+
+
+def inductor_int8(module: torch.nn.Module, spec: InputSpec, names: list[str],
+                  *, reduce_range: bool | None = None) -> InductorInt8:
+    """``module`` with the Linear layers ``names`` in INT8, compiled for this x86 CPU (compiles at
+    the first call). ``reduce_range``: 7-bit activations (default: decided by :func:`full_range_onednn`)."""
+    check_x86()
+    reduce = (not full_range_onednn()) if reduce_range is None else reduce_range
+    from frugalml.compress.runtime import mark_compiled
+
+    return mark_compiled(InductorInt8(converted(module, spec, names, reduce_range=reduce)))
