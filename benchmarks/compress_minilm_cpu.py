@@ -167,6 +167,7 @@ def main() -> None:
 
     distill = Distill(epochs=2, lr=1e-4, batch_size=32, max_items=args.distill_items)
     add("torch dynamic int8", [QuantizeDynamic(backend="torch")])
+    add("inductor int8 (export + x86 quantizer + compile)", [QuantizeDynamic(backend="inductor")])
     add("onnx graph + int8 per-channel", [ExportOnnx(optimize="graph"), QuantizeDynamic(backend="onnxruntime")])
     add("onnx transformer fusion", [ExportOnnx(optimize="transformer")])
     add("torchao int8 dynamic (per-token)", [QuantizeWeights(dtype="int8_dynamic")])

@@ -52,6 +52,10 @@ def test_int8_compiled_model_and_its_artifact(digits_mlp, digits_test, tmp_path)
     (step,) = q.metadata["compression"]["steps"]
     assert step["structure"] == {"backend": "inductor", "quantized": ["net.0", "net.2", "net.4"], "per_channel": True}
     assert step["metrics"]["activation_bits"] == (8 if _inductor.full_range_onednn() else 7)
+    from frugalml.measure.devices import native_bf16_cpu
+
+    assert step["metrics"]["float_ops"] == ("bf16" if native_bf16_cpu() else "fp32")
+    assert q.module.bf16 == native_bf16_cpu()
     assert step["metrics"]["compile_s"] > 0  # compiled inside the step, not at the user's first call
     assert isinstance(q.module, _inductor.InductorInt8) and is_compiled(q.module)
     assert _quantized_layers(q.module) == 3
@@ -79,6 +83,17 @@ def test_int8_compiled_model_and_its_artifact(digits_mlp, digits_test, tmp_path)
     loaded = load_model(folder)
     assert isinstance(loaded.module, _inductor.InductorInt8) and is_compiled(loaded.module)
     assert np.mean(loaded.predict(x).argmax(1) == out.argmax(1)) >= 0.98
+
+
+@pytest.mark.parametrize("bf16", [True, False])
+def test_float_operations_in_either_precision_return_float32(digits_mlp, digits_test, bf16: bool) -> None:
+    x, _ = digits_test
+    names = ["net.0", "net.2", "net.4"]
+    model = _inductor.inductor_int8(digits_mlp.module, digits_mlp.input_spec, names, reduce_range=False, bf16=bf16)
+    with torch.inference_mode():
+        assert model(torch.from_numpy(x[:4].astype(np.float32))).dtype == torch.float32  # whatever ran inside
+    out = _with_module(digits_mlp, model).predict(x)
+    assert np.mean(out.argmax(1) == digits_mlp.predict(x).argmax(1)) >= 0.97
 
 
 def test_exclude_and_keep_fp32_auto_leave_layers_float(digits_mlp, digits_test) -> None:

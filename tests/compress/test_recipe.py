@@ -97,3 +97,13 @@ def test_every_example_recipe_loads() -> None:
     for path in paths:
         recipe = Recipe.load(path)
         assert len(recipe) >= 1 and Recipe.from_dict(recipe.to_dict()).to_dict() == recipe.to_dict(), path.name
+
+
+def test_example_recipes_load() -> None:
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "examples" / "recipes"
+    paths = sorted(folder.glob("*.yaml"))
+    assert len(paths) >= 6
+    for path in paths:
+        assert len(Recipe.load(path)) >= 1, path.name

@@ -8,6 +8,11 @@ kernels (VNNI or AMX instructions where the CPU has them), and the quantize / de
 into the code around them. PyTorch's eager dynamic INT8 (``backend: torch``) instead runs every
 Linear as a separate fbgemm call with float tensors in between.
 
+On CPUs with native BF16 math (AVX512-BF16, AMX) the float operations between the INT8 layers
+(attention, GELU, layer norms) run in BF16 too ("int8-mixed-bf16"): zoo:minilm's fidelity to FP32
+is unchanged (mean cosine 0.993) and it ran about 1.2x faster on an AMX CPU. Elsewhere BF16 would
+be emulated, so they stay FP32. Like the activation range, this is decided where the model runs.
+
 Freezing is an Inductor setting read whenever a graph compiles, and a compiled model compiles
 again at every new kind of input shape, so :class:`InductorInt8` turns it on around each call
 rather than process-wide (it would freeze every other compiled model too).
@@ -30,15 +35,19 @@ import torch
 from frugalml.errors import InvalidArgumentError
 from frugalml.models._handle import InputSpec
 
-__all__ = ["InductorInt8", "Int8Graph", "check_x86", "converted", "full_range_onednn", "inductor_int8"]
+__all__ = ["InductorInt8", "Int8Graph", "check_x86", "converted", "full_range_onednn", "inductor_int8", "x86_cpu"]
 
 _X86 = ("x86_64", "amd64", "i686", "x86")
 
 
+def x86_cpu() -> bool:
+    """Whether this machine's CPU is x86 (what the quantizer targets: oneDNN's x86 INT8 kernels)."""
+    return platform.machine().lower() in _X86
+
+
 def check_x86(argument: str = "backend", value: Any = "inductor") -> None:
-    """Raise unless this is an x86 CPU (the quantizer targets oneDNN's x86 INT8 kernels)."""
-    machine = platform.machine().lower()
-    if machine not in _X86:
+    """Raise unless this is an x86 CPU."""
+    if not x86_cpu():
         raise InvalidArgumentError(argument, value, f"runs on x86 CPUs; this machine is {platform.machine()}",
                                    "Use backend: onnxruntime (ONNX Runtime's INT8 kernels run on Arm too).")
 
@@ -178,8 +187,9 @@ class InductorInt8(torch.nn.Module):
     the per-layer profiler run it eagerly.
     """
 
-    def __init__(self, graph: Int8Graph) -> None:
+    def __init__(self, graph: Int8Graph, *, bf16: bool = False) -> None:
         super().__init__()
+        self.bf16 = bf16
         import warnings
 
         from frugalml.compress.runtime import apply_compile
@@ -198,16 +208,21 @@ class InductorInt8(torch.nn.Module):
     def forward(self, *args: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor:
         import torch._inductor.config as inductor_config
 
-        with inductor_config.patch(freezing=True):
-            return self._compiled[0](*args, **kwargs)
+        # bf16: autocast is traced into the graph, so Inductor fuses the INT8 layers with BF16
+        # outputs and runs the float operations between them (attention, GELU, layer norms) in BF16.
+        with inductor_config.patch(freezing=True), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            return self._compiled[0](*args, **kwargs).float()
 
 
-def inductor_int8(module: torch.nn.Module, spec: InputSpec, names: list[str],
-                  *, reduce_range: bool | None = None) -> InductorInt8:
+def inductor_int8(module: torch.nn.Module, spec: InputSpec, names: list[str], *, reduce_range: bool | None = None,
+                  bf16: bool | None = None) -> InductorInt8:
     """``module`` with the Linear layers ``names`` in INT8, compiled for this x86 CPU (compiles at
-    the first call). ``reduce_range``: 7-bit activations (default: decided by :func:`full_range_onednn`)."""
+    the first call). ``reduce_range``: 7-bit activations (default: decided by :func:`full_range_onednn`);
+    ``bf16``: the float operations in BF16 (default: where the CPU has native BF16 math)."""
     check_x86()
-    reduce = (not full_range_onednn()) if reduce_range is None else reduce_range
     from frugalml.compress.runtime import mark_compiled
+    from frugalml.measure.devices import native_bf16_cpu
 
-    return mark_compiled(InductorInt8(converted(module, spec, names, reduce_range=reduce)))
+    reduce = (not full_range_onednn()) if reduce_range is None else reduce_range
+    mixed = native_bf16_cpu() if bf16 is None else bf16
+    return mark_compiled(InductorInt8(converted(module, spec, names, reduce_range=reduce), bf16=mixed))

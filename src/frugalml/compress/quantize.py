@@ -267,6 +267,9 @@ def _quantize_dynamic(handle: ModelHandle, config: QuantizeDynamic, ctx: Compres
                 raise InvalidArgumentError("device", ctx.device, "backend inductor makes a model for x86 CPUs",
                                            "Use device cpu, or quantize_weights (torchao) for GPUs.")
             reduce = not _inductor.full_range_onednn()
+            from frugalml.measure.devices import native_bf16_cpu
+
+            mixed = native_bf16_cpu()
             for name in _inductor.unused_linears(handle.module, handle.input_spec, candidates):
                 record.skip(name, "unused by the model's output (torch.export leaves it out)")
                 candidates.remove(name)
@@ -276,7 +279,7 @@ def _quantize_dynamic(handle: ModelHandle, config: QuantizeDynamic, ctx: Compres
 
             def final(names: list[str]) -> ModelHandle:
                 new = _with_module(handle, _inductor.inductor_int8(handle.module, handle.input_spec, names,
-                                                                   reduce_range=reduce))
+                                                                   reduce_range=reduce, bf16=mixed))
                 _compile_now(new, ctx, record)
                 return new
     else:
@@ -306,7 +309,10 @@ def _quantize_dynamic(handle: ModelHandle, config: QuantizeDynamic, ctx: Compres
     elif config.backend == "inductor":
         from frugalml.compress._inductor import full_range_onednn
 
+        from frugalml.measure.devices import native_bf16_cpu
+
         record.metrics["activation_bits"] = 8 if full_range_onednn() else 7
+        record.metrics["float_ops"] = "bf16" if native_bf16_cpu() else "fp32"
     return result
 
 

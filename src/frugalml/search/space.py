@@ -14,7 +14,8 @@ What the contexts allow:
 - cpu contexts: ``structure`` (none | drop_layers | prune_ffn | prune_heads for transformer encoders; none |
   channels for other models), ``lowrank`` energy, ``runtime`` (torch | onnx), ``quantize`` (none |
   dynamic | static INT8; dynamic may keep the most sensitive layers in FP32 until a fidelity
-  target holds, ``keep_fp32: auto``; and ``bf16``, a PyTorch cast, only on CPUs with native BF16
+  target holds, ``keep_fp32: auto``, and a PyTorch model's dynamic INT8 runs eagerly or, on x86
+  CPUs, compiled by TorchInductor, ``torch_int8: torch | inductor``; and ``bf16``, a PyTorch cast, only on CPUs with native BF16
   math: AVX512-BF16, AMX or Arm BF16, where it keeps FP32 quality at up to twice the speed);
 - tinyml: every recipe ends in static INT8 (the only arithmetic a microcontroller runtime has);
 - cloud-gpu: ``structure`` (none | drop_layers, with distillation), ``precision`` (fp32 | bf16 | fp16 |
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from frugalml.compress import Recipe
+from frugalml.compress._inductor import x86_cpu
 from frugalml.compress.distill import Distill
 from frugalml.compress.gpu import QuantizeWeights, Sparsify24
 from frugalml.compress.lowrank import LowRank
@@ -138,8 +140,13 @@ def suggest(trial: Any, handle: ModelHandle, context: Context, families: set[str
         parts.append("runtime=onnx@0")
     if quantize == "dynamic":
         keep = trial.suggest_categorical("keep_fp32", ["none", "auto"])
-        steps.append(QuantizeDynamic(backend="onnxruntime" if onnx else "torch", keep_fp32=keep))
-        parts.append(f"quantize=dynamic/{'onnx' if onnx else 'torch'}/keep={keep}@0")
+        backend = "onnxruntime" if onnx else "torch"
+        if not onnx and x86_cpu():
+            # The same INT8 arithmetic run two ways: layer by layer (eager fbgemm calls), or the whole
+            # model compiled by TorchInductor into oneDNN INT8 kernels.
+            backend = trial.suggest_categorical("torch_int8", ["torch", "inductor"])
+        steps.append(QuantizeDynamic(backend=backend, keep_fp32=keep))
+        parts.append(f"quantize=dynamic/{'onnx' if onnx else backend}/keep={keep}@0")
     elif quantize == "static":
         steps.append(QuantizeStatic())
         parts.append("quantize=static@0")
@@ -224,6 +231,9 @@ def screening_params(handle: ModelHandle, context: Context, families: set[str]) 
     if "quantize" in families and not context.int8_only:
         out.append({**base, "quantize": "dynamic", "keep_fp32": "none", "runtime": "onnx"})
         out.append({**base, "quantize": "static"})
+        if handle.module is not None and x86_cpu():
+            out.append({**base, "quantize": "dynamic", "keep_fp32": "none", "runtime": "torch",
+                        "torch_int8": "inductor"})
         if "bf16" in _cpu_quantize_options(handle.module is not None):
             out.append({**{k: v for k, v in base.items() if k != "runtime"}, "quantize": "bf16"})
     if "prune" in families and handle.module is not None:
