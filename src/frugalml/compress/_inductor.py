@@ -10,8 +10,8 @@ Linear as a separate fbgemm call with float tensors in between.
 
 On CPUs with native BF16 math (AVX512-BF16, AMX) the float operations between the INT8 layers
 (attention, GELU, layer norms) run in BF16 too ("int8-mixed-bf16"): zoo:minilm's fidelity to FP32
-is unchanged (mean cosine 0.993) and it ran about 1.2x faster on an AMX CPU. Elsewhere BF16 would
-be emulated, so they stay FP32. Like the activation range, this is decided where the model runs.
+is unchanged (mean cosine 0.993) and at batch 32 it ran 1.1-1.2x faster on an AMX CPU (alternating
+checks, docs/compress.md). Elsewhere BF16 would be emulated, so they stay FP32. Like the activation range, this is decided where the model runs.
 
 The compiled code is called from C++ rather than Python (Inductor's ``cpp_wrapper``): at batch 1,
 where zoo:minilm's forward pass is a few milliseconds, that was about 1.2x faster (no change at
@@ -191,11 +191,12 @@ class InductorInt8(torch.nn.Module):
     """
 
     def __init__(self, graph: Int8Graph, *, bf16: bool = False) -> None:
-        super().__init__()
-        self.bf16 = bf16
         import warnings
 
         from frugalml.compress.runtime import apply_compile
+
+        super().__init__()
+        self.bf16 = bf16
 
         # Inductor's oneDNN lowering copies a tensor with torch.tensor() at every compile (PyTorch's
         # own code; nothing a user can act on).
@@ -213,7 +214,8 @@ class InductorInt8(torch.nn.Module):
 
         # bf16: autocast is traced into the graph, so Inductor fuses the INT8 layers with BF16
         # outputs and runs the float operations between them (attention, GELU, layer norms) in BF16.
-        with inductor_config.patch(freezing=True, cpp_wrapper=True), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+        with (inductor_config.patch(freezing=True, cpp_wrapper=True),
+              torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16)):
             return self._compiled[0](*args, **kwargs).float()
 
 

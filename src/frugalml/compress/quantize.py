@@ -261,14 +261,13 @@ def _quantize_dynamic(handle: ModelHandle, config: QuantizeDynamic, ctx: Compres
             build = lambda names: _with_module(handle, _torch_dynamic(handle.module, names, config.per_channel))
         else:
             from frugalml.compress import _inductor
+            from frugalml.measure.devices import native_bf16_cpu
 
             _inductor.check_x86()
             if ctx.device != "cpu":
                 raise InvalidArgumentError("device", ctx.device, "backend inductor makes a model for x86 CPUs",
                                            "Use device cpu, or quantize_weights (torchao) for GPUs.")
             reduce = not _inductor.full_range_onednn()
-            from frugalml.measure.devices import native_bf16_cpu
-
             mixed = native_bf16_cpu()
             for name in _inductor.unused_linears(handle.module, handle.input_spec, candidates):
                 record.skip(name, "unused by the model's output (torch.export leaves it out)")
@@ -307,12 +306,8 @@ def _quantize_dynamic(handle: ModelHandle, config: QuantizeDynamic, ctx: Compres
     if config.backend == "torch":
         record.metrics["activation_bits"] = 8 if full_range_activations() else 7
     elif config.backend == "inductor":
-        from frugalml.compress._inductor import full_range_onednn
-
-        from frugalml.measure.devices import native_bf16_cpu
-
-        record.metrics["activation_bits"] = 8 if full_range_onednn() else 7
-        record.metrics["float_ops"] = "bf16" if native_bf16_cpu() else "fp32"
+        record.metrics["activation_bits"] = 7 if reduce else 8
+        record.metrics["float_ops"] = "bf16" if mixed else "fp32"
     return result
 
 
