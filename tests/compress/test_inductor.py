@@ -72,6 +72,8 @@ def test_int8_compiled_model_and_its_artifact(digits_mlp, digits_test, tmp_path)
     assert np.mean(reference.argmax(1) == out.argmax(1)) >= 0.99
     for rows in (1, 3):  # batch sizes the first compile did not see
         assert q.predict(x[:rows]).shape == (rows, 10)
+    with pytest.raises(InvalidArgumentError, match="compiled for x86 CPUs"):
+        q.runner("torch", "cuda")  # named for what it is, on any machine (not "no GPU")
 
     folder = save_model(q, tmp_path / "int8")
     manifest = json.loads((folder / "manifest.json").read_text())

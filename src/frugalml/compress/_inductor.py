@@ -187,8 +187,10 @@ class InductorInt8(torch.nn.Module):
     every (re)compile.
 
     ``_orig_mod`` is the uncompiled graph, as on ``torch.compile``'s wrapper: the FLOP counter and
-    the per-layer profiler run it eagerly.
+    the per-layer profiler run it eagerly. ``cpu_only``: runners refuse another device.
     """
+
+    cpu_only = True
 
     def __init__(self, graph: Int8Graph, *, bf16: bool = False) -> None:
         import warnings

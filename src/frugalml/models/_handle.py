@@ -157,6 +157,9 @@ class ModelHandle:
     def runner(self, runtime: str = "torch", device: str = "cpu", threads: int | None = None) -> Runner:
         """A runner for this model on ``runtime`` (torch | onnxruntime) and ``device`` (cpu | cuda)."""
         check_choice(runtime, "runtime", RUNTIMES)
+        if device != "cpu" and getattr(self.module, "cpu_only", False):
+            raise InvalidArgumentError("device", device, f"{self.name} is compiled for x86 CPUs "
+                                       "(quantize_dynamic backend inductor)", "Use --device cpu.")
         check_device(device, fix="Use --device cpu, or run on a machine with an NVIDIA GPU and CUDA drivers.")
         if threads is not None:
             check_positive_int(threads, "threads", maximum=1024)
