@@ -82,6 +82,12 @@ def test_points_validate_or_fail_with_one_named_error(rows: list) -> None:
     else:
         assert np.isfinite(points.loss).all() and (points.loss > 0).all()
         assert (points.n_params > 0).all() and (points.n_tokens > 0).all()
+        assert np.isfinite(points.flops).all()  # derived as 6 N D: never a silent infinity
+
+
+def test_flops_beyond_float64_are_named() -> None:
+    with pytest.raises(DataError, match=r"6 x params x tokens = 6 x 1e\+200 x 1e\+200 is beyond a float64"):
+        points_from_arrays([1e6, 1e200], [1e9, 1e200], [3.0, 2.0])
 
 
 def test_load_points_from_each_format(tmp_path: Path) -> None:

@@ -84,7 +84,13 @@ def points_from_arrays(n_params: Sequence[float] | None, n_tokens: Sequence[floa
             row = int(np.flatnonzero(np.isfinite(arr) & (arr <= 0))[0])
             raise DataError(name, f"row {row} = {arr[row]:g}", "must be > 0", "Sizes and losses are positive.")
     if np.isnan(flops_arr).all() and not np.isnan(n_params).any() and not np.isnan(n_tokens).any():
-        flops_arr = 6.0 * n_params * n_tokens
+        with np.errstate(over="ignore"):
+            flops_arr = 6.0 * n_params * n_tokens  # C ~= 6 N D
+        overflow = np.flatnonzero(~np.isfinite(flops_arr))
+        if overflow.size:
+            row = int(overflow[0])
+            raise DataError("flops", f"row {row}", f"6 x params x tokens = 6 x {n_params[row]:g} x {n_tokens[row]:g} "
+                            "is beyond a float64", "Give params and tokens as counts (1e9, not an exponent).")
     return Points(n_params, n_tokens, loss_arr, flops_arr, source)
 
 
