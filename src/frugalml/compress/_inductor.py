@@ -10,12 +10,12 @@ Linear as a separate fbgemm call with float tensors in between.
 
 On CPUs with native BF16 math (AVX512-BF16, AMX) the float operations between the INT8 layers
 (attention, GELU, layer norms) run in BF16 too ("int8-mixed-bf16"): zoo:minilm's fidelity to FP32
-is unchanged (mean cosine 0.993) and at batch 32 it ran 1.1-1.2x faster on an AMX CPU (alternating
-checks, docs/compress.md). Elsewhere BF16 would be emulated, so they stay FP32. Like the activation range, this is decided where the model runs.
+is unchanged (mean cosine 0.993); its speed on an AMX CPU was within run-to-run spread of FP32 float
+operations (benchmarks/results/inductor_int8_options.json). Elsewhere BF16 would be emulated, so
+they stay FP32. Like the activation range, this is decided where the model runs.
 
-The compiled code is called from C++ rather than Python (Inductor's ``cpp_wrapper``): at batch 1,
-where zoo:minilm's forward pass is a few milliseconds, that was about 1.2x faster (no change at
-batch 32). Freezing and the C++ wrapper are Inductor settings read whenever a graph compiles, and a
+The compiled code is called from C++ rather than Python (Inductor's ``cpp_wrapper``), which saves
+Python work per call (its measured effect on zoo:minilm was within run-to-run spread, same file). Freezing and the C++ wrapper are Inductor settings read whenever a graph compiles, and a
 compiled model compiles again at every new kind of input shape, so :class:`InductorInt8` turns them
 on around each call rather than process-wide (they would apply to every other compiled model too).
 
@@ -91,17 +91,8 @@ def converted(module: torch.nn.Module, spec: InputSpec, names: list[str], *, red
         raise InvalidArgumentError("backend", "inductor", f"quantizes float32 models; this one holds "
                                    f"{sorted(str(d).removeprefix('torch.') for d in dtypes)} weights",
                                    "Quantize before casting (cast and quantize_dynamic do not combine).")
-    args, kwargs, dynamic = _example(spec)
-    try:
-        graph = torch.export.export(module.eval(), args, kwargs=kwargs or None, dynamic_shapes=dynamic).module()
-    except Exception as exc:  # noqa: BLE001 - export fails in many ways (data-dependent control flow, ...)
-        raise InvalidArgumentError("backend", "inductor", f"torch.export could not capture "
-                                   f"{type(module).__name__} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})",
-                                   "Use backend: torch or onnxruntime.") from None
-    # Export keeps computations whose result is unused (a BERT pooler beside mean pooling); the
-    # quantizer's pattern matcher fails on them (an output-less Linear -> Tanh partition).
-    graph.graph.eliminate_dead_code()
-    graph.recompile()
+    args, kwargs, _ = _example(spec)
+    graph = _export(module, spec)
     traced = linear_names(graph)
     names = [n for n in names if n in traced]
     config = xiq.get_default_x86_inductor_quantization_config(is_dynamic=True, reduce_range=reduce_range)
@@ -138,14 +129,24 @@ def linear_names(graph: torch.fx.GraphModule) -> set[str]:
 
 def unused_linears(module: torch.nn.Module, spec: InputSpec, names: list[str]) -> list[str]:
     """Those of ``names`` whose output the model's output does not use (torch.export drops them)."""
+    traced = linear_names(_export(module, spec))
+    return [n for n in names if n not in traced]
+
+
+def _export(module: torch.nn.Module, spec: InputSpec) -> torch.fx.GraphModule:
+    """``module`` captured by torch.export, without the code whose result its output never uses."""
     args, kwargs, dynamic = _example(spec)
     try:
         graph = torch.export.export(module.eval(), args, kwargs=kwargs or None, dynamic_shapes=dynamic).module()
-    except Exception:  # noqa: BLE001 - converted() reports export failures
-        return []
+    except Exception as exc:  # noqa: BLE001 - export fails in many ways (data-dependent control flow, ...)
+        raise InvalidArgumentError("backend", "inductor", f"torch.export could not capture "
+                                   f"{type(module).__name__} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})",
+                                   "Use backend: torch or onnxruntime.") from None
+    # Export keeps computations whose result is unused (a BERT pooler beside mean pooling); the
+    # quantizer's pattern matcher fails on them (an output-less Linear -> Tanh partition).
     graph.graph.eliminate_dead_code()
-    traced = linear_names(graph)
-    return [n for n in names if n not in traced]
+    graph.recompile()
+    return graph
 
 
 class Int8Graph(torch.nn.Module):
@@ -192,13 +193,14 @@ class InductorInt8(torch.nn.Module):
 
     cpu_only = True
 
-    def __init__(self, graph: Int8Graph, *, bf16: bool = False) -> None:
+    def __init__(self, graph: Int8Graph, *, bf16: bool = False, cpp_wrapper: bool = True) -> None:
         import warnings
 
         from frugalml.compress.runtime import apply_compile
 
         super().__init__()
         self.bf16 = bf16
+        self.cpp_wrapper = cpp_wrapper  # False only to measure what it buys (benchmarks/inductor_int8_options.py)
 
         # Inductor's oneDNN lowering copies a tensor with torch.tensor() at every compile (PyTorch's
         # own code; nothing a user can act on).
@@ -216,7 +218,7 @@ class InductorInt8(torch.nn.Module):
 
         # bf16: autocast is traced into the graph, so Inductor fuses the INT8 layers with BF16
         # outputs and runs the float operations between them (attention, GELU, layer norms) in BF16.
-        with (inductor_config.patch(freezing=True, cpp_wrapper=True),
+        with (inductor_config.patch(freezing=True, cpp_wrapper=self.cpp_wrapper),
               torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16)):
             return self._compiled[0](*args, **kwargs).float()
 

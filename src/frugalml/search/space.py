@@ -15,8 +15,9 @@ What the contexts allow:
   channels for other models), ``lowrank`` energy, ``runtime`` (torch | onnx), ``quantize`` (none |
   dynamic | static INT8; dynamic may keep the most sensitive layers in FP32 until a fidelity
   target holds, ``keep_fp32: auto``, and a PyTorch model's dynamic INT8 runs eagerly or, on x86
-  CPUs, compiled by TorchInductor, ``torch_int8: torch | inductor``; and ``bf16``, a PyTorch cast, only on CPUs with native BF16
-  math: AVX512-BF16, AMX or Arm BF16, where it keeps FP32 quality at up to twice the speed);
+  CPUs, compiled by TorchInductor, ``torch_int8: torch | inductor``; and ``bf16``, a PyTorch cast,
+  only on CPUs with native BF16 math: AVX512-BF16, AMX or Arm BF16, where it keeps FP32 quality at
+  up to twice the speed);
 - tinyml: every recipe ends in static INT8 (the only arithmetic a microcontroller runtime has);
 - cloud-gpu: ``structure`` (none | drop_layers, with distillation), ``precision`` (fp32 | bf16 | fp16 |
   int8 weight-only | int8 dynamic | int4 weight-only | fp8, torchao), ``sparsity`` (none | 2:4 semi-
