@@ -19,6 +19,7 @@ from frugalml.compress import (
     compress,
     save_model,
 )
+from frugalml.compress._int8 import Int8Bits, int8_bits
 from frugalml.compress.quantize import _with_module
 from frugalml.compress.runtime import is_compiled
 from frugalml.errors import InvalidArgumentError
@@ -39,19 +40,13 @@ def _quantized_layers(module: torch.nn.Module) -> int:
     return sum(1 for n in graph.nodes if "dequantize_per_channel" in str(n.target))
 
 
-def test_full_range_onednn_needs_vnni() -> None:
-    assert _inductor.full_range_onednn(["avx2", "avx512_vnni"])
-    assert _inductor.full_range_onednn(["avx2", "avx_vnni"])  # oneDNN has AVX-VNNI kernels too (fbgemm does not)
-    assert _inductor.full_range_onednn(["amx_int8"])
-    assert not _inductor.full_range_onednn(["avx2", "fma", "avx512f"])  # 16-bit saturating pair sums
-
-
 def test_int8_compiled_model_and_its_artifact(digits_mlp, digits_test, tmp_path) -> None:
     x, y = digits_test
     q = compress(digits_mlp, [QuantizeDynamic(backend="inductor")], data="zoo:digits")
     (step,) = q.metadata["compression"]["steps"]
-    assert step["structure"] == {"backend": "inductor", "quantized": ["net.0", "net.2", "net.4"], "per_channel": True}
-    assert step["metrics"]["activation_bits"] == (8 if _inductor.full_range_onednn() else 7)
+    assert step["structure"] == {"backend": "inductor", "quantized": ["net.0", "net.2", "net.4"], "per_channel": True,
+                                 "weight_bits": "auto"}
+    assert (step["metrics"]["activation_bits"], step["metrics"]["weight_bits"]) == int8_bits("inductor")
     from frugalml.measure.devices import native_bf16_cpu
 
     assert step["metrics"]["float_ops"] == ("bf16" if native_bf16_cpu() else "fp32")
@@ -91,7 +86,7 @@ def test_int8_compiled_model_and_its_artifact(digits_mlp, digits_test, tmp_path)
 def test_float_operations_in_either_precision_return_float32(digits_mlp, digits_test, bf16: bool) -> None:
     x, _ = digits_test
     names = ["net.0", "net.2", "net.4"]
-    model = _inductor.inductor_int8(digits_mlp.module, digits_mlp.input_spec, names, reduce_range=False, bf16=bf16)
+    model = _inductor.inductor_int8(digits_mlp.module, digits_mlp.input_spec, names, bits=Int8Bits(8, 8), bf16=bf16)
     with torch.inference_mode():
         assert model(torch.from_numpy(x[:4].astype(np.float32))).dtype == torch.float32  # whatever ran inside
     out = _with_module(digits_mlp, model).predict(x)
@@ -142,7 +137,7 @@ def test_untraceable_model_names_the_backend(digits_mlp) -> None:
             return self.fc(x) if x.sum() > 0 else -self.fc(x)
 
     with pytest.raises(InvalidArgumentError, match="torch.export could not capture Branchy"):
-        _inductor.converted(Branchy(), digits_mlp.input_spec, ["fc"], reduce_range=False)
+        _inductor.converted(Branchy(), digits_mlp.input_spec, ["fc"], bits=Int8Bits(8, 8))
 
 
 def test_sentence_encoder_at_every_batch_and_length(minilm) -> None:

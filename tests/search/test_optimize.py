@@ -116,13 +116,17 @@ def test_study_name_is_stable_and_bad_overrides_fail(tmp_path: Path, sqlite_url:
     import frugalml.search._optimize as module
 
     with pytest.MonkeyPatch.context() as mp:  # a CPU with native BF16 searches a larger space: its own study
+        from frugalml.compress._int8 import Int8Bits
+
         mp.setattr(module, "native_bf16_cpu", lambda: False)
-        mp.setattr(module, "full_range_activations", lambda: False)
-        plain = study_name_for(a)
+        mp.setattr(module, "int8_bits", lambda backend: Int8Bits(7, 8) if backend == "torch" else Int8Bits(8, 8))
+        plain = study_name_for(a)  # as on Arm: the names of studies from before these rules
         mp.setattr(module, "native_bf16_cpu", lambda: True)
         bf16 = study_name_for(a)
-        mp.setattr(module, "full_range_activations", lambda: True)  # PyTorch INT8 scores differently there
-        assert len({plain, bf16, study_name_for(a)}) == 3
+        mp.setattr(module, "int8_bits", lambda backend: Int8Bits(8, 8))  # PyTorch INT8 scores differently there
+        vnni = study_name_for(a)
+        mp.setattr(module, "int8_bits", lambda backend: Int8Bits(8, 7))  # and so does 7-bit weights' INT8
+        assert len({plain, bf16, vnni, study_name_for(a)}) == 4
     with pytest.raises(InvalidArgumentError, match="search.executor"):
         optimize(a, executor="spark")
     (tmp_path / "full").mkdir()

@@ -79,6 +79,12 @@ class TechniqueConfig:
         if cls.technique:
             CONFIG_TYPES[cls.technique] = cls
 
+    @classmethod
+    def upgrade(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
+        """``data`` (the options of a ``version`` config) as options of the current version, meaning
+        what they meant then. Subclasses that change a default override it."""
+        return data
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"technique": self.technique, "version": self.version}
         for f in dataclasses.fields(self):

@@ -12,7 +12,7 @@ On CPUs with native BF16 math (AVX512-BF16, AMX) the float operations between th
 (attention, GELU, layer norms) run in BF16 too ("int8-mixed-bf16"): zoo:minilm's fidelity to FP32
 is unchanged (mean cosine 0.993); its speed on an AMX CPU was within run-to-run spread of FP32 float
 operations (benchmarks/results/inductor_int8_options.json). Elsewhere BF16 would be emulated, so
-they stay FP32. Like the activation range, this is decided where the model runs.
+they stay FP32. Like the bit widths (``frugalml.compress._int8``), this is decided where the model runs.
 
 The compiled code is called from C++ rather than Python (Inductor's ``cpp_wrapper``), which saves
 Python work per call (its measured effect on zoo:minilm was within run-to-run spread, same file). Freezing and the C++ wrapper are Inductor settings read whenever a graph compiles, and a
@@ -28,43 +28,24 @@ scores instead of compiling every candidate.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import platform
 from typing import Any
 
 import torch
 
+from frugalml.compress._int8 import Int8Bits, int8_bits, x86_cpu
 from frugalml.errors import InvalidArgumentError
 from frugalml.models._handle import InputSpec
 
-__all__ = ["InductorInt8", "Int8Graph", "check_x86", "converted", "full_range_onednn", "inductor_int8", "x86_cpu"]
-
-_X86 = ("x86_64", "amd64", "i686", "x86")
-
-
-def x86_cpu() -> bool:
-    """Whether this machine's CPU is x86 (what the quantizer targets: oneDNN's x86 INT8 kernels)."""
-    return platform.machine().lower() in _X86
-
+__all__ = ["InductorInt8", "Int8Graph", "check_x86", "converted", "inductor_int8"]
 
 def check_x86(argument: str = "backend", value: Any = "inductor") -> None:
     """Raise unless this is an x86 CPU."""
     if not x86_cpu():
         raise InvalidArgumentError(argument, value, f"runs on x86 CPUs; this machine is {platform.machine()}",
                                    "Use backend: onnxruntime (ONNX Runtime's INT8 kernels run on Arm too).")
-
-
-def full_range_onednn(features: list[str] | None = None) -> bool:
-    """Whether oneDNN's INT8 kernels take 8-bit activations without overflow here.
-
-    Without VNNI, x86 INT8 matrix products multiply u8 x s8 pairs into saturating 16-bit sums, so
-    activations are kept to 7 bits (as torchao's quantizer documents); VNNI (AVX512-VNNI, or AVX-VNNI
-    on AVX2 CPUs; every AMX CPU has it too) accumulates in 32 bits.
-    """
-    from frugalml.measure.devices import cpu_features
-
-    present = cpu_features() if features is None else features
-    return any(f in present for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
 
 
 def _example(spec: InputSpec) -> tuple[tuple[torch.Tensor, ...], dict[str, torch.Tensor], Any]:
@@ -81,8 +62,9 @@ def _example(spec: InputSpec) -> tuple[tuple[torch.Tensor, ...], dict[str, torch
     return (x,), {}, ({0: batch},)
 
 
-def converted(module: torch.nn.Module, spec: InputSpec, names: list[str], *, reduce_range: bool) -> Int8Graph:
-    """``module`` exported with the Linear layers ``names`` quantized to INT8 (uncompiled)."""
+def converted(module: torch.nn.Module, spec: InputSpec, names: list[str], *, bits: Int8Bits) -> Int8Graph:
+    """``module`` exported with the Linear layers ``names`` quantized to INT8 (uncompiled), activations
+    and weights in ``bits`` (see ``frugalml.compress._int8``)."""
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
@@ -95,7 +77,10 @@ def converted(module: torch.nn.Module, spec: InputSpec, names: list[str], *, red
     graph = _export(module, spec)
     traced = linear_names(graph)
     names = [n for n in names if n in traced]
-    config = xiq.get_default_x86_inductor_quantization_config(is_dynamic=True, reduce_range=reduce_range)
+    config = xiq.get_default_x86_inductor_quantization_config(is_dynamic=True, reduce_range=bits.activations == 7)
+    if bits.weights != 8:
+        config = dataclasses.replace(config, weight=dataclasses.replace(
+            config.weight, quant_min=-(2 ** (bits.weights - 1)), quant_max=2 ** (bits.weights - 1) - 1))
     quantizer = xiq.X86InductorQuantizer()
     for name in names:  # unnamed layers stay float (the global config is unset)
         quantizer.set_module_name_qconfig(name, config)
@@ -223,15 +208,16 @@ class InductorInt8(torch.nn.Module):
             return self._compiled[0](*args, **kwargs).float()
 
 
-def inductor_int8(module: torch.nn.Module, spec: InputSpec, names: list[str], *, reduce_range: bool | None = None,
+def inductor_int8(module: torch.nn.Module, spec: InputSpec, names: list[str], *, bits: Int8Bits | None = None,
                   bf16: bool | None = None) -> InductorInt8:
     """``module`` with the Linear layers ``names`` in INT8, compiled for this x86 CPU (compiles at
-    the first call). ``reduce_range``: 7-bit activations (default: decided by :func:`full_range_onednn`);
-    ``bf16``: the float operations in BF16 (default: where the CPU has native BF16 math)."""
+    the first call). ``bits``: activation and weight bits (default: ``int8_bits("inductor")``, this
+    CPU's safe widths); ``bf16``: the float operations in BF16 (default: where the CPU has native
+    BF16 math)."""
     check_x86()
     from frugalml.compress.runtime import mark_compiled
     from frugalml.measure.devices import native_bf16_cpu
 
-    reduce = (not full_range_onednn()) if reduce_range is None else reduce_range
     mixed = native_bf16_cpu() if bf16 is None else bf16
-    return mark_compiled(InductorInt8(converted(module, spec, names, reduce_range=reduce), bf16=mixed))
+    chosen = int8_bits("inductor") if bits is None else bits
+    return mark_compiled(InductorInt8(converted(module, spec, names, bits=chosen), bf16=mixed))

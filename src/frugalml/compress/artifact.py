@@ -38,6 +38,7 @@ import torch
 
 from frugalml._json import json_safe
 from frugalml._version import __version__
+from frugalml.compress._int8 import int8_bits
 from frugalml.errors import InvalidArgumentError, MeasurementError, ModelLoadError
 from frugalml.models import ModelHandle, SentenceEncoder, SequenceClassifier
 from frugalml.models._handle import InputSpec
@@ -341,18 +342,21 @@ def _rebuild(folder: Path, manifest: dict[str, Any]) -> ModelHandle:
                              "Re-create the artifact with this frugalml version.") from None
     module.eval()
     quantized = arch.get("quantized")
+    # Bit widths are decided again for this CPU (artifacts from before weight_bits used 8).
+    weight_bits = quantized.get("weight_bits", 8) if quantized else 8
     if quantized and quantized.get("backend") == "inductor":
         from frugalml.compress._inductor import inductor_int8
 
         try:
-            module = inductor_int8(module, spec, quantized["quantized"])
+            module = inductor_int8(module, spec, quantized["quantized"], bits=int8_bits("inductor", weight_bits))
         except InvalidArgumentError as exc:
             raise ModelLoadError("model", str(folder), f"holds INT8 layers quantized for TorchInductor on load, "
                                  f"which {exc.problem}", exc.fix) from None
     elif quantized:
         from frugalml.compress.quantize import _torch_dynamic
 
-        module = _torch_dynamic(module, quantized["quantized"], quantized["per_channel"])
+        module = _torch_dynamic(module, quantized["quantized"], quantized["per_channel"],
+                                int8_bits("torch", weight_bits))
     if arch.get("replay"):
         from frugalml.compress.gpu import replay_gpu_step
 

@@ -2,9 +2,10 @@
 QDQ), and FP16 / BF16 casts.
 
 Dynamic quantization stores Linear / MatMul weights as INT8 and quantizes activations on the fly.
-PyTorch's backend quantizes activations to all 8 bits where the CPU's INT8 kernels accumulate in 32
-bits (AVX512-VNNI, which every AMX CPU has too), and to 7 bits elsewhere (see
-:func:`full_range_activations`); the choice is made where the model runs, at compress and at load.
+On x86 CPUs without VNNI, INT8 kernels sum pairs of products in saturating 16-bit integers, so by
+default (``weight_bits: auto``) weights are kept to 7 bits there and activations keep 8 (see
+``frugalml.compress._int8``); the torch and inductor backends decide where the model runs (they
+quantize again on load), ONNX Runtime where it is quantized (the graph holds the INT8 weights).
 ``keep_fp32="auto"`` runs a sensitivity analysis first: each layer is quantized alone and the
 fidelity of the outputs to the original model is measured on calibration data; then layers are
 kept in FP32, most sensitive first, until the whole model meets ``target`` (mean cosine for
@@ -32,10 +33,11 @@ from frugalml.compress._base import (
     register_handler,
 )
 from frugalml.compress._fidelity import fidelity, reference_outputs
+from frugalml.compress._int8 import Int8Bits, check_weight_bits, int8_bits
 from frugalml.errors import InvalidArgumentError
 from frugalml.models import ModelHandle
 
-__all__ = ["CastPrecision", "QuantizeDynamic", "QuantizeStatic", "full_range_activations"]
+__all__ = ["CastPrecision", "QuantizeDynamic", "QuantizeStatic"]
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +57,25 @@ class QuantizeDynamic(TechniqueConfig):
         target: the fidelity ``auto`` must reach (mean cosine / top-1 agreement vs the original).
         exclude: layer names (torch module names, or ONNX node-name fragments) kept in FP32.
         include: if given, only these layers are quantized.
+        weight_bits: ``auto`` (7 where the CPU's INT8 sums can overflow: x86 without VNNI; 8
+            elsewhere), ``7`` (for such a CPU, wherever the model is built) or ``8``.
+
+    Version 2 added ``weight_bits``; version-1 recipes mean ``weight_bits: 8`` (their behaviour).
     """
 
     technique: ClassVar[str] = "quantize_dynamic"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     backend: str = "torch"
     per_channel: bool = True
     keep_fp32: str = "none"
     target: float = 0.99
     exclude: tuple[str, ...] = ()
     include: tuple[str, ...] = ()
+    weight_bits: str | int = "auto"
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
+        return {"weight_bits": 8, **data} if version < 2 else data
 
     @property
     def produces_onnx(self) -> bool:
@@ -78,6 +89,7 @@ class QuantizeDynamic(TechniqueConfig):
         check_in(self.backend, "backend", ("torch", "inductor", "onnxruntime"))
         check_in(self.keep_fp32, "keep_fp32", ("none", "auto"))
         check_fraction(self.target, "target", inclusive_high=True)
+        check_weight_bits(self.weight_bits)
         object.__setattr__(self, "exclude", check_names(self.exclude, "exclude"))
         object.__setattr__(self, "include", check_names(self.include, "include"))
         if not isinstance(self.per_channel, bool):
@@ -96,19 +108,29 @@ class QuantizeStatic(TechniqueConfig):
         per_channel: per-channel weight scales.
         samples: how many calibration items to use.
         exclude: ONNX node-name fragments kept in FP32.
+        weight_bits: ``auto``, ``7`` or ``8``, as for :class:`QuantizeDynamic` (decided on the
+            machine that quantizes).
+
+    Version 2 added ``weight_bits``; version-1 recipes mean ``weight_bits: 8``.
     """
 
     technique: ClassVar[str] = "quantize_static"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     produces_onnx: ClassVar[bool] = True
     needs_torch: ClassVar[bool] = False
     calibration: str = "minmax"
     per_channel: bool = True
     samples: int = 128
     exclude: tuple[str, ...] = ()
+    weight_bits: str | int = "auto"
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
+        return {"weight_bits": 8, **data} if version < 2 else data
 
     def __post_init__(self) -> None:
         check_in(self.calibration, "calibration", ("minmax", "percentile", "entropy"))
+        check_weight_bits(self.weight_bits)
         if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 1:
             raise InvalidArgumentError("samples", self.samples, "must be a positive integer", "Use e.g. samples: 128.")
         object.__setattr__(self, "exclude", check_names(self.exclude, "exclude"))
@@ -159,28 +181,9 @@ def _selected(names: list[str], include: tuple[str, ...], exclude: tuple[str, ..
     return [n for n in chosen if not any(e == n or e in n for e in exclude)]
 
 
-def full_range_activations(features: list[str] | None = None, engine: str | None = None) -> bool:
-    """Whether PyTorch's dynamic INT8 Linear can quantize activations to all 8 bits here.
-
-    PyTorch's dynamic Linear always asks for 7-bit activations (``reduce_range``): fbgemm's AVX2 INT8
-    kernels multiply u8 x s8 pairs into saturating 16-bit sums (``vpmaddubsw``), and 255 * 127 * 2
-    overflows them where 127 * 127 * 2 does not. With AVX512-VNNI fbgemm multiplies and accumulates
-    in 32 bits (``vpdpbusd``), so the 8th bit is free accuracy (zoo:minilm, per-channel weights: mean
-    cosine 0.975 with 7 bits, 0.993 with 8; docs/compress.md).
-
-    ``features``: CPU features to decide from (default: this machine's); ``engine``: the quantized
-    engine (default: ``torch.backends.quantized.engine``). Other engines keep PyTorch's default.
-    """
-    from frugalml.measure.devices import cpu_features
-
-    engine = torch.backends.quantized.engine if engine is None else engine
-    present = cpu_features() if features is None else features
-    return engine in ("x86", "fbgemm") and "avx512_vnni" in present
-
-
 class _DynamicLinear(torch.ao.nn.quantized.dynamic.Linear):
-    """PyTorch's dynamic INT8 Linear, with the activation range decided per machine
-    (:func:`full_range_activations`) instead of always 7 bits."""
+    """PyTorch's dynamic INT8 Linear with the activation range it is given (PyTorch's own always asks
+    for 7 bits; see ``frugalml.compress._int8``)."""
 
     reduce_range = True
 
@@ -191,28 +194,35 @@ class _DynamicLinear(torch.ao.nn.quantized.dynamic.Linear):
         return y.to(x.dtype)
 
 
-def _torch_dynamic(module: torch.nn.Module, names: list[str], per_channel: bool) -> torch.nn.Module:
+def _torch_dynamic(module: torch.nn.Module, names: list[str], per_channel: bool, bits: Int8Bits) -> torch.nn.Module:
     import warnings
 
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
     from torch.ao.quantization import (
-        default_dynamic_qconfig,
-        per_channel_dynamic_qconfig,
+        MinMaxObserver,
+        PerChannelMinMaxObserver,
+        QConfig,
+        default_dynamic_quant_observer,
         quantize_dynamic,
     )
     from torch.ao.quantization.quantization_mappings import get_default_dynamic_quant_module_mappings
 
-    qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
+    # PyTorch's default dynamic qconfigs, with the weight range chosen for this CPU.
+    low, high = -(2 ** (bits.weights - 1)), 2 ** (bits.weights - 1) - 1
+    observer = (PerChannelMinMaxObserver.with_args(qscheme=torch.per_channel_symmetric, dtype=torch.qint8,
+                                                   quant_min=low, quant_max=high) if per_channel
+                else MinMaxObserver.with_args(qscheme=torch.per_tensor_symmetric, dtype=torch.qint8,
+                                              quant_min=low, quant_max=high))
+    qconfig = QConfig(activation=default_dynamic_quant_observer, weight=observer)
     mapping = {k: (_DynamicLinear if v is DynamicLinear else v)
                for k, v in get_default_dynamic_quant_module_mappings().items()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notice
         out = quantize_dynamic(copy.deepcopy(module), {name: qconfig for name in names}, dtype=torch.qint8,
                                mapping=mapping)
-    reduce_range = not full_range_activations()
     for sub in out.modules():
         if isinstance(sub, _DynamicLinear):
-            sub.reduce_range = reduce_range
+            sub.reduce_range = bits.activations == 7
     return out
 
 
@@ -232,13 +242,14 @@ def _onnx_weight_nodes(path: Path) -> list[str]:
             and n.input[1] in weights]
 
 
-def _ort_dynamic(src: Path, dst: Path, nodes: list[str], per_channel: bool) -> Path:
+def _ort_dynamic(src: Path, dst: Path, nodes: list[str], per_channel: bool, bits: Int8Bits) -> Path:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # Fused ops from ONNX Runtime's optimizer are in another domain, so shape inference leaves their
-    # outputs untyped; they are float tensors.
+    # outputs untyped; they are float tensors. reduce_range: 7-bit weights.
     quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel,
+                     reduce_range=bits.weights == 7,
                      nodes_to_quantize=nodes, op_types_to_quantize=["MatMul", "Gemm"],
                      extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     return dst
@@ -249,6 +260,7 @@ def _ort_dynamic(src: Path, dst: Path, nodes: list[str], per_channel: bool) -> P
 def _quantize_dynamic(handle: ModelHandle, config: QuantizeDynamic, ctx: CompressContext,
                       record: StepRecord) -> ModelHandle:
     final = None
+    bits = int8_bits(config.backend, config.weight_bits)
     if config.backend in ("torch", "inductor"):
         if handle.module is None:
             raise InvalidArgumentError("backend", config.backend, "the model is ONNX at this step",
@@ -258,7 +270,7 @@ def _quantize_dynamic(handle: ModelHandle, config: QuantizeDynamic, ctx: Compres
             if name not in candidates:
                 record.skip(name, "excluded by the recipe")
         if config.backend == "torch":
-            build = lambda names: _with_module(handle, _torch_dynamic(handle.module, names, config.per_channel))
+            build = lambda names: _with_module(handle, _torch_dynamic(handle.module, names, config.per_channel, bits))
         else:
             from frugalml.compress import _inductor
             from frugalml.measure.devices import native_bf16_cpu
@@ -267,18 +279,17 @@ def _quantize_dynamic(handle: ModelHandle, config: QuantizeDynamic, ctx: Compres
             if ctx.device != "cpu":
                 raise InvalidArgumentError("device", ctx.device, "backend inductor makes a model for x86 CPUs",
                                            "Use device cpu, or quantize_weights (torchao) for GPUs.")
-            reduce = not _inductor.full_range_onednn()
             mixed = native_bf16_cpu()
             for name in _inductor.unused_linears(handle.module, handle.input_spec, candidates):
                 record.skip(name, "unused by the model's output (torch.export leaves it out)")
                 candidates.remove(name)
             # The sensitivity search scores the uncompiled INT8 graph (the same arithmetic, no compile per try).
             build = lambda names: _with_module(handle, _inductor.converted(handle.module, handle.input_spec, names,
-                                                                           reduce_range=reduce))
+                                                                           bits=bits))
 
             def final(names: list[str]) -> ModelHandle:
                 new = _with_module(handle, _inductor.inductor_int8(handle.module, handle.input_spec, names,
-                                                                   reduce_range=reduce, bf16=mixed))
+                                                                   bits=bits, bf16=mixed))
                 _compile_now(new, ctx, record)
                 return new
     else:
@@ -288,7 +299,8 @@ def _quantize_dynamic(handle: ModelHandle, config: QuantizeDynamic, ctx: Compres
 
         def build(names: list[str]) -> ModelHandle:
             counter["n"] += 1
-            dst = _ort_dynamic(src, Path(ctx.workdir) / f"dynamic-{counter['n']}.onnx", names, config.per_channel)
+            dst = _ort_dynamic(src, Path(ctx.workdir) / f"dynamic-{counter['n']}.onnx", names, config.per_channel,
+                               bits)
             return onnx_handle(handle, dst, note="onnxruntime dynamic int8")
 
     if not candidates:
@@ -301,12 +313,11 @@ def _quantize_dynamic(handle: ModelHandle, config: QuantizeDynamic, ctx: Compres
     for name in kept:
         record.skip(name, "kept in FP32: most sensitive layer (keep_fp32: auto)")
     record.changed = [n for n in candidates if n not in kept]
-    record.structure = {"backend": config.backend, "quantized": record.changed, "per_channel": config.per_channel}
-    # Measured with what this machine allows; decided again where the model is loaded.
-    if config.backend == "torch":
-        record.metrics["activation_bits"] = 8 if full_range_activations() else 7
-    elif config.backend == "inductor":
-        record.metrics["activation_bits"] = 7 if reduce else 8
+    record.structure = {"backend": config.backend, "quantized": record.changed, "per_channel": config.per_channel,
+                        "weight_bits": config.weight_bits}
+    # What this machine quantized with; torch and inductor decide again where the model is loaded.
+    record.metrics["activation_bits"], record.metrics["weight_bits"] = bits
+    if config.backend == "inductor":
         record.metrics["float_ops"] = "bf16" if mixed else "fp32"
     return result
 
@@ -404,6 +415,7 @@ def _quantize_static(handle: ModelHandle, config: QuantizeStatic, ctx: CompressC
     if ctx.calibration is None or len(ctx.calibration) == 0:
         raise InvalidArgumentError("calibration", None, "static quantization needs calibration data",
                                    "Pass --data (or data=...) with representative inputs.")
+    bits = int8_bits("onnxruntime", config.weight_bits)
     src = _with_shapes(ensure_onnx(handle, ctx, "static-src"), Path(ctx.workdir) / "static-shapes.onnx")
     import onnxruntime as ort
 
@@ -429,9 +441,11 @@ def _quantize_static(handle: ModelHandle, config: QuantizeStatic, ctx: CompressC
         warnings.simplefilter("ignore", RuntimeWarning)
         quantize_static(str(src), str(dst), _Reader(feeds), quant_format=QuantFormat.QDQ,
                         per_channel=config.per_channel, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, calibrate_method=method, nodes_to_exclude=excluded)
+                        weight_type=QuantType.QInt8, calibrate_method=method, nodes_to_exclude=excluded,
+                        reduce_range=bits.weights == 7)
     record.changed = [n for n in nodes if n not in excluded]
     record.structure = {"backend": "onnxruntime", "format": "QDQ", "calibration": config.calibration}
+    record.metrics["activation_bits"], record.metrics["weight_bits"] = bits
     return onnx_handle(handle, dst, note=f"onnxruntime static int8 QDQ ({config.calibration})")
 
 

@@ -53,6 +53,7 @@ def _config_from_dict(raw: Any, index: int) -> TechniqueConfig:
     if not isinstance(version, int) or version > cls.version or version < 1:
         raise InvalidArgumentError(f"{where}.version", version, f"{name} configs up to version {cls.version} are "
                                    "understood", "Upgrade frugalml, or write the recipe for this version.")
+    data = cls.upgrade(data, version)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     for key in data:

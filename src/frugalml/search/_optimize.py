@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from frugalml._json import json_safe
-from frugalml.compress.quantize import full_range_activations
+from frugalml.compress._int8 import BACKENDS as INT8_BACKENDS
+from frugalml.compress._int8 import int8_bits
 from frugalml.config import Budgets, FrugalConfig, load_config
 from frugalml.errors import InvalidArgumentError
 from frugalml.evaluate import Evaluator
@@ -124,9 +125,13 @@ def study_name_for(config: FrugalConfig) -> str:
         # The cpu space offers a BF16 cast only on such CPUs (and Optuna refuses a categorical whose
         # choices changed).
         machine["cpu_bf16"] = True
-    if full_range_activations():
+    bits = {backend: int8_bits(backend) for backend in INT8_BACKENDS}
+    if bits["torch"] == (8, 8):
         # PyTorch dynamic INT8 runs with 8-bit activations here: the same trial scores differently.
         machine["torch_int8_activation_bits"] = 8
+    if any(b.weights == 7 for b in bits.values()):
+        # INT8 weights kept to 7 bits here (x86 without VNNI; trials before this rule used 8).
+        machine["int8_weight_bits"] = {backend: b.weights for backend, b in bits.items()}
     if machine:
         key["space"] = machine
     return "frugal-" + hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]

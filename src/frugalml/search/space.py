@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from frugalml.compress import Recipe
-from frugalml.compress._inductor import x86_cpu
+from frugalml.compress._int8 import x86_cpu
 from frugalml.compress.distill import Distill
 from frugalml.compress.gpu import QuantizeWeights, Sparsify24
 from frugalml.compress.lowrank import LowRank
