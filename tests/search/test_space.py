@@ -78,15 +78,18 @@ def test_native_bf16_cpu_reads_the_features() -> None:
     assert not native_bf16_cpu(["avx2", "avx512_vnni"])
 
 
-@pytest.mark.parametrize("x86", [True, False])
-def test_compiled_int8_is_offered_on_x86_cpus(minilm, monkeypatch, x86: bool) -> None:
+@pytest.mark.parametrize("x86, vnni", [(True, True), (True, False), (False, True)])
+def test_compiled_int8_is_offered_on_x86_cpus_with_vnni(minilm, monkeypatch, x86: bool, vnni: bool) -> None:
     import frugalml.search.space as space
     from frugalml.compress import QuantizeDynamic
 
     monkeypatch.setattr(space, "x86_cpu", lambda: x86)
+    monkeypatch.setattr(space, "wide_sums", lambda backend: vnni)
+    offered = x86 and vnni
+    assert space.compiled_int8_offered() is offered
     edge = get_context("edge-cpu")
     screens = [p for p in screening_params(minilm, edge, ALL) if p.get("torch_int8")]
-    assert len(screens) == int(x86)
+    assert len(screens) == int(offered)
     for params in screens:
         candidate = suggest(FixedTrial(params), minilm, edge, ALL, distill_items=64)
         assert list(candidate.recipe) == [QuantizeDynamic(backend="inductor")]
@@ -94,6 +97,6 @@ def test_compiled_int8_is_offered_on_x86_cpus(minilm, monkeypatch, x86: bool) ->
     # Elsewhere a PyTorch model's dynamic INT8 is the eager one, and torch_int8 is never asked for
     # (FixedTrial raises on a parameter it was not given).
     eager = {"structure": "none", "lowrank": "none", "quantize": "dynamic", "keep_fp32": "auto", "runtime": "torch"}
-    if not x86:
+    if not offered:
         candidate = suggest(FixedTrial(eager), minilm, edge, ALL, distill_items=64)
         assert list(candidate.recipe) == [QuantizeDynamic(backend="torch", keep_fp32="auto")]

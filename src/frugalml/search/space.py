@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from frugalml.compress import Recipe
-from frugalml.compress._int8 import x86_cpu
+from frugalml.compress._int8 import wide_sums, x86_cpu
 from frugalml.compress.distill import Distill
 from frugalml.compress.gpu import QuantizeWeights, Sparsify24
 from frugalml.compress.lowrank import LowRank
@@ -142,7 +142,7 @@ def suggest(trial: Any, handle: ModelHandle, context: Context, families: set[str
     if quantize == "dynamic":
         keep = trial.suggest_categorical("keep_fp32", ["none", "auto"])
         backend = "onnxruntime" if onnx else "torch"
-        if not onnx and x86_cpu():
+        if not onnx and compiled_int8_offered():
             # The same INT8 arithmetic run two ways: layer by layer (eager fbgemm calls), or the whole
             # model compiled by TorchInductor into oneDNN INT8 kernels.
             backend = trial.suggest_categorical("torch_int8", ["torch", "inductor"])
@@ -152,6 +152,15 @@ def suggest(trial: Any, handle: ModelHandle, context: Context, families: set[str
         steps.append(QuantizeStatic())
         parts.append("quantize=static@0")
     return Candidate(Recipe(steps), tuple(parts), dict(trial.params))
+
+
+def compiled_int8_offered() -> bool:
+    """Whether the cpu space offers the compiled INT8 (``quantize_dynamic backend: inductor``): on x86
+    CPUs whose INT8 instructions accumulate in 32 bits (VNNI, AMX). Without VNNI it ran slower than
+    PyTorch's eager INT8 (AVX2 EPYC, zoo:minilm: 171 against 213 items/s at batch 32,
+    benchmarks/results/compress_minilm_cpu_2026-11-30_avx2.json), so there it would only cost a
+    trial and a compile."""
+    return x86_cpu() and wide_sums("inductor")
 
 
 PRECISIONS = {"fp32": None, "bf16": "bf16", "fp16": "fp16", "int8_weight": "int8", "int8_dynamic": "int8_dynamic",
@@ -232,7 +241,7 @@ def screening_params(handle: ModelHandle, context: Context, families: set[str]) 
     if "quantize" in families and not context.int8_only:
         out.append({**base, "quantize": "dynamic", "keep_fp32": "none", "runtime": "onnx"})
         out.append({**base, "quantize": "static"})
-        if handle.module is not None and x86_cpu():
+        if handle.module is not None and compiled_int8_offered():
             out.append({**base, "quantize": "dynamic", "keep_fp32": "none", "runtime": "torch",
                         "torch_int8": "inductor"})
         if "bf16" in _cpu_quantize_options(handle.module is not None):
