@@ -12,6 +12,7 @@ quantization and 2:4 compression are deterministic functions of those weights.
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -28,12 +29,15 @@ from frugalml.compress._base import (
     handler_for,
     register_handler,
 )
+from frugalml.compress._int8 import wide_sums
 from frugalml.compress.quantize import _with_module
 from frugalml.errors import InvalidArgumentError, MeasurementError
 from frugalml.models import ModelHandle
 
 __all__ = ["REPLAYED_TECHNIQUES", "QuantizeWeights", "Sparsify24", "mask_24", "replay_gpu_step"]
 
+
+log = logging.getLogger(__name__)
 
 _CUDA_ONLY = {"int4", "fp8"}
 # Techniques whose results hold tensor subclasses: artifacts store the floats before them and replay them.
@@ -198,6 +202,12 @@ def _quantize_weights(handle: ModelHandle, config: QuantizeWeights, ctx: Compres
     record.changed = sorted(chosen)
     record.structure = {"dtype": config.dtype, "quantized": sorted(chosen), "group_size": config.group_size,
                         "device": ctx.device}
+    if config.dtype == "int8_dynamic" and ctx.device == "cpu" and not wide_sums("inductor"):
+        # Measured, not guessed: without VNNI its CPU INT8 matmuls were 20x slower than FP32.
+        record.metrics["note"] = ("torchao's INT8 matmuls on a CPU without VNNI ran zoo:minilm at 0.05x the speed "
+                                  "of FP32 (benchmarks/results/compress_minilm_cpu_2026-11-30_avx2.json); "
+                                  "quantize_dynamic is the fast INT8 on such CPUs")
+        log.warning("quantize_weights int8_dynamic: %s", record.metrics["note"])
     return _with_module(handle, module)
 
 
