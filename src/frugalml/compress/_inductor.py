@@ -41,6 +41,7 @@ from frugalml.models._handle import InputSpec
 
 __all__ = ["InductorInt8", "Int8Graph", "check_x86", "converted", "inductor_int8"]
 
+
 def check_x86(argument: str = "backend", value: Any = "inductor") -> None:
     """Raise unless this is an x86 CPU."""
     if not x86_cpu():
