@@ -8,8 +8,8 @@ as 193 to 194 from PyTorch's fbgemm, from oneDNN compiled by TorchInductor and f
 alike (tests/compress/test_int8.py runs that case).
 
 Keeping one operand to 7 bits makes every pair sum fit: 255 x 64 x 2 = 32,640. PyTorch's own
-dynamic Linear keeps activations to 7 bits; oneDNN's documentation and ONNX Runtime's
-``reduce_range`` keep weights to 7 bits instead, which costs less: weights have one scale per output
+dynamic Linear keeps activations to 7 bits; ONNX Runtime's ``reduce_range`` option (documented for
+non-VNNI machines) keeps weights to 7 bits instead, which costs less: weights have one scale per output
 channel, activations one per tensor (zoo:minilm on that CPU, mean cosine to FP32: 0.9917 with 7-bit
 weights, 0.9745 with 7-bit activations, 0.9922 with both at 8 bits and the overflow risk). So
 frugalml keeps the weights to 7 bits and the activations at 8 where the sums can saturate.
