@@ -10,9 +10,10 @@ alike (tests/compress/test_int8.py runs that case).
 Keeping one operand to 7 bits makes every pair sum fit: 255 x 64 x 2 = 32,640. PyTorch's own
 dynamic Linear keeps activations to 7 bits; ONNX Runtime's ``reduce_range`` option (documented for
 non-VNNI machines) keeps weights to 7 bits instead, which costs less: weights have one scale per output
-channel, activations one per tensor (zoo:minilm on that CPU, mean cosine to FP32: 0.9917 with 7-bit
-weights, 0.9745 with 7-bit activations, 0.9922 with both at 8 bits and the overflow risk). So
-frugalml keeps the weights to 7 bits and the activations at 8 where the sums can saturate.
+channel, activations one per tensor (zoo:minilm with PyTorch's INT8 on AVX2 CPUs, mean cosine to
+FP32: 0.9917 with 7-bit weights, benchmarks/results/compress_minilm_cpu_2026-11-30_avx2.json; 0.9745
+with 7-bit activations, compress_minilm_cpu_2026-11-23_avx2.json). So frugalml keeps the weights to
+7 bits and the activations at 8 where the sums can saturate.
 
 With VNNI (AVX512-VNNI; AVX-VNNI on newer AVX2 CPUs; every AMX CPU has it) the products are
 accumulated in 32 bits, and both operands keep 8 bits. fbgemm's VNNI kernels are AVX-512 only;

@@ -42,6 +42,11 @@ __all__ = ["CastPrecision", "QuantizeDynamic", "QuantizeStatic"]
 log = logging.getLogger(__name__)
 
 
+def _before_weight_bits(cls: type, data: dict[str, Any], version: int) -> dict[str, Any]:
+    """The ``upgrade`` of both INT8 configs: version 1, before ``weight_bits``, quantized weights to 8 bits."""
+    return {"weight_bits": 8, **data} if version < 2 else data
+
+
 @dataclass(frozen=True, kw_only=True)
 class QuantizeDynamic(TechniqueConfig):
     """Dynamic INT8 quantization of Linear layers (PyTorch) or MatMul / Gemm nodes (ONNX Runtime).
@@ -73,9 +78,7 @@ class QuantizeDynamic(TechniqueConfig):
     include: tuple[str, ...] = ()
     weight_bits: str | int = "auto"
 
-    @classmethod
-    def upgrade(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
-        return {"weight_bits": 8, **data} if version < 2 else data
+    upgrade = classmethod(_before_weight_bits)
 
     @property
     def produces_onnx(self) -> bool:
@@ -124,9 +127,7 @@ class QuantizeStatic(TechniqueConfig):
     exclude: tuple[str, ...] = ()
     weight_bits: str | int = "auto"
 
-    @classmethod
-    def upgrade(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
-        return {"weight_bits": 8, **data} if version < 2 else data
+    upgrade = classmethod(_before_weight_bits)
 
     def __post_init__(self) -> None:
         check_in(self.calibration, "calibration", ("minmax", "percentile", "entropy"))
