@@ -1,11 +1,12 @@
 """Does dynamic batching pay, and does the server stay correct under bad traffic? `frugal serve` on loopback.
 
-1. Load: for zoo:minilm and its ONNX INT8 artifact (examples/recipes/minilm-int8.yaml), three server
+1. Load: for zoo:minilm and its ONNX INT8 artifact (examples/recipes/minilm-int8.yaml), four server
    configurations, one running at a time, cache off, each a `frugal serve` subprocess: batching on with no wait (--max-batch
    32 --max-wait-ms 0, the default: a batch takes what queued while the previous one ran), batching on
-   with a 5 ms wait, and batching off (--max-batch 1). Closed-loop clients (aiohttp, one request of one
+   with a 5 ms wait, batching on with each batch run as one padded batch (--no-split-batches: the
+   default splits a batch of mixed lengths into sub-batches of similar length), and batching off (--max-batch 1). Closed-loop clients (aiohttp, one request of one
    distinct docstring sentence at a time each) at 1, 8 and 64 concurrency, `--seconds` per (level, mode)
-   in two halves (each server started twice) after a 1 s warm-up, in mirrored order (A B C C B A): throughput, p50,
+   in two halves (each server started twice) after a 1 s warm-up, in mirrored order (A B C D D C B A): throughput, p50,
    p99, failures. Target at 64 clients: >= 3x the throughput of batching off, 0 failed valid requests.
 2. Faults (digits MLP, in-process server): 8 clients send 10% malformed or oversized requests among
    valid ones; every bad one must get a 4xx with a message and every valid one a 200; then the same
@@ -47,10 +48,11 @@ def _port() -> int:
 
 
 MODES = {"on": ["--max-batch", "32", "--max-wait-ms", "0"], "on, wait 5 ms": ["--max-batch", "32", "--max-wait-ms", "5"],
+         "on, one padded batch": ["--max-batch", "32", "--max-wait-ms", "0", "--no-split-batches"],
          "off": ["--max-batch", "1", "--max-wait-ms", "0"]}
 
 
-def _start(model: str, flags: list[str], store: str) -> tuple[subprocess.Popen[bytes], str]:
+def _start(model: str, flags: list[str], store: str) -> tuple[subprocess.Popen[bytes], str, dict[str, Any]]:
     port = _port()
     proc = subprocess.Popen([sys.executable, "-m", "frugalml", "serve", model, "--port", str(port), "--cache-size", "0",
                              "--max-queue", "4096", *flags], env={**os.environ, "FRUGAL_STORE": store},
@@ -61,8 +63,9 @@ def _start(model: str, flags: list[str], store: str) -> tuple[subprocess.Popen[b
         if proc.poll() is not None:
             raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "server exited")
         try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return proc, url
+            ready = httpx.get(f"{url}/readyz", timeout=1)
+            if ready.status_code == 200:
+                return proc, url, ready.json()
         except httpx.HTTPError:
             time.sleep(0.5)
     raise RuntimeError("server did not start")
@@ -123,8 +126,11 @@ def load(seconds: float, tmp: Path, device: str = "cpu", recipe: str | None = No
         runs: dict[str, dict[int, list[dict[str, Any]]]] = {m: {c: [] for c in (1, 8, 64)} for m in names}
         # One server at a time: an idle PyTorch server's OpenMP threads spin for a while after a batch and
         # took CPU from the measured one on this 2-core machine. Mirrored order (A B C C B A) cancels drift.
+        overheads: list[float] = []
         for mode in names + names[::-1]:
-            proc, url = _start(model, [*MODES[mode], "--device", device], store)
+            proc, url, ready = _start(model, [*MODES[mode], "--device", device], store)
+            if "split_overhead_tokens" in ready:
+                overheads.append(ready["split_overhead_tokens"])
             try:
                 for clients in (1, 8, 64):
                     runs[mode][clients].append(asyncio.run(_load(url, "/v1/embed", texts, clients, seconds / 2)))
@@ -144,12 +150,41 @@ def load(seconds: float, tmp: Path, device: str = "cpu", recipe: str | None = No
             off = merged["off"]["throughput_rps"]
             merged["speedup"] = merged["on"]["throughput_rps"] / off
             merged["speedup_wait_5ms"] = merged["on, wait 5 ms"]["throughput_rps"] / off
+            merged["speedup_one_padded_batch"] = merged["on, one padded batch"]["throughput_rps"] / off
             levels[str(clients)] = merged
             print(model, clients, ", ".join(f"{m} {merged[m]['throughput_rps']:.1f} req/s" for m in names),
                   f"x{merged['speedup']:.2f}", flush=True)
         label = {"minilm-int8": "minilm-int8 (ONNX Runtime)",
                  "minilm-bf16": f"minilm-bf16 (PyTorch, {'CUDA' if device == 'cuda' else 'CPU'})"}.get(recipe, recipe)
+        levels["padding"] = _padding(texts, overheads)
         out["zoo:minilm" if model == "zoo:minilm" else label] = levels
+    return out
+
+
+def _padding(texts: list[str], overheads: list[float], batch: int = 32) -> dict[str, Any]:
+    """What splitting by length does to batches of ``batch`` consecutive texts (as the clients send them):
+    tokens computed over tokens held, one padded batch vs the split plan for the median of the fixed
+    costs the servers timed at warm-up (``/readyz``'s ``split_overhead_tokens``, one per start)."""
+    from frugalml.models import load_model
+    from frugalml.serve._split import plan_batches
+
+    handle = load_model("zoo:minilm")
+    lengths = np.array([len(ids) for ids in handle.tokenizer(texts[:64 * batch], truncation=True,
+                                                             max_length=handle.input_spec.max_length)["input_ids"]])
+    out: dict[str, Any] = {"texts": len(lengths), "tokens_median": float(np.median(lengths)),
+                           "split_overhead_tokens": overheads}
+    one = [len(b) * b.max() / b.sum() for b in np.split(lengths, len(lengths) // batch)]
+    out["one_batch_computed_over_held_median"] = float(np.median(one))
+    if overheads:
+        overhead = float(np.median(overheads))
+        split, counts, sizes = [], [], []
+        for b in np.split(lengths, len(lengths) // batch):
+            parts = plan_batches(b, overhead_tokens=overhead)
+            split.append(sum(len(p) * b[p].max() for p in parts) / b.sum())
+            counts.append(len(parts))
+            sizes.append([len(p) for p in parts])
+        out |= {"split_computed_over_held_median": float(np.median(split)),
+                "sub_batches_median": float(np.median(counts)), "sub_batch_sizes_first": sizes[:3]}
     return out
 
 
@@ -281,6 +316,7 @@ def main() -> None:
         print(json.dumps({k: v for k, v in fault.items() if k != "bad"}, indent=1), flush=True)
         loads = load(args.seconds, Path(tmp), args.device, args.artifact)
     at64 = {m: {"speedup": v["64"]["speedup"], "speedup_wait_5ms": v["64"]["speedup_wait_5ms"],
+                "speedup_one_padded_batch": v["64"]["speedup_one_padded_batch"],
                 "failures": sum(v["64"][mode]["failures"] for mode in MODES)}
             for m, v in loads.items()}
     result = {"benchmark": "serve_load", "machine": fingerprint(), "device": _device_name(args.device), "seconds_per_level_and_mode": args.seconds,

@@ -26,6 +26,9 @@ def serve_command(
     max_batch: int = typer.Option(32, "--max-batch", help="Most items per inference batch (1 = batching off)."),
     max_wait_ms: float = typer.Option(0.0, "--max-wait-ms", help="Longest an item waits for more items (0: a batch "
                                       "takes what queued while the previous one ran)."),
+    split_batches: bool = typer.Option(True, "--split-batches/--no-split-batches", help="Text: run a batch of "
+                                       "mixed lengths as sub-batches of similar length when the model's timed "
+                                       "per-call cost says that is faster."),
     max_queue: int = typer.Option(1024, "--max-queue", help="Queued items before requests get 429."),
     cache_size: int = typer.Option(10_000, "--cache-size", help="Answers kept in the LRU response cache (0: off)."),
     cache_ttl_s: float = typer.Option(None, "--cache-ttl-s", help="Expire cached answers after this many seconds."),
@@ -59,7 +62,7 @@ def serve_command(
     from frugalml.serve import ServeConfig, serve
 
     config = ServeConfig(model=model, host=host, port=port, runtime=runtime, device=device,
-                         max_batch=max_batch,
+                         max_batch=max_batch, split_batches=split_batches,
                          max_wait_ms=max_wait_ms, max_queue=max_queue, cache_size=cache_size, cache_ttl_s=cache_ttl_s,
                          timeout_s=timeout_s, max_items=max_items, max_text_chars=max_text_chars,
                          max_body_bytes=max_body_bytes, workers=workers, api_key_file=api_key_file,

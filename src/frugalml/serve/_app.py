@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -98,7 +99,8 @@ class Server:
         self.started = time.time()
 
     def _load(self, spec: str) -> ServedModel:
-        return self.preloaded.get(spec) or ServedModel(spec, runtime=self.config.runtime, device=self.config.device)
+        return self.preloaded.get(spec) or ServedModel(spec, runtime=self.config.runtime, device=self.config.device,
+                                                       split_batches=self.config.split_batches)
 
     def start(self) -> None:
         """Load the models, warm them up and read the drift reference (blocking; once: `frugal serve` calls
@@ -298,6 +300,9 @@ def create_app(config: ServeConfig, *, models: dict[str, ServedModel] | None = N
             return _error(503, "loading")
         info: dict[str, Any] = {"status": "ready", "model": server.model.spec, "task": server.model.task,
                                 "input": server.model.kind}
+        overhead = server.model.overhead_tokens_
+        if overhead is not None and math.isfinite(overhead):  # the model splits mixed-length batches
+            info["split_overhead_tokens"] = round(overhead, 1)
         if isinstance(server.stage, Cascade):
             info["cascade"] = {"large": server.stage.large.spec, "threshold": server.stage.threshold}
         if server.shadow is not None:

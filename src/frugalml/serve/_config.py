@@ -25,6 +25,7 @@ class ServeConfig(BaseModel):
     device: str = "cpu"
     max_batch: int = 32
     max_wait_ms: float = 0.0
+    split_batches: bool = True
     max_queue: int = 1024
     cache_size: int = 10_000
     cache_ttl_s: float | None = None

@@ -28,10 +28,14 @@ class InputError(ValueError):
 class ServedModel:
     """A loaded model (zoo name, directory, artifact or .onnx file) and how to run and answer for it."""
 
-    def __init__(self, spec: str, *, runtime: str | None = None, device: str = "cpu") -> None:
+    def __init__(self, spec: str, *, runtime: str | None = None, device: str = "cpu",
+                 split_batches: bool = True) -> None:
         from frugalml.models import load_model
 
         self.spec = spec
+        self.split_batches = split_batches
+        # A call's fixed cost in tokens, fitted by warm_up() (text models with split_batches); None: never split.
+        self.overhead_tokens_: float | None = None
         self.handle = load_model(spec)
         if self.handle.task is None:
             raise InvalidArgumentError("model", spec, "has no task (classification, regression or embedding)",
@@ -80,18 +84,51 @@ class ServedModel:
 
         A compiled model (a ``compile`` step) sees batch sizes rounded up to powers of two, so it
         compiles (and on a GPU records CUDA graphs for) a handful of shapes, not one per batch size.
+        Texts of mixed lengths run as the sub-batches :func:`plan_batches` picks once the model's
+        overhead is known (see :meth:`warm_up`); the outputs are the same either way.
         """
         pad_rows = self._pads_rows
-        size = self._rows_for(len(items))  # one batch either way
         if self.kind == "text":
-            # On a GPU, lengths round up to multiples of 16: tensor-core friendly, and few enough
-            # distinct shapes that a compiled model is not recompiled for every request length.
-            return self.handle.predict(items, batch_size=size, runtime=self.runtime, device=self.device,
-                                       bucket=True, pad_rows=pad_rows, pad_multiple=16 if self.device == "cuda" else 1)
+            if self.overhead_tokens_ is not None and len(items) > 1:
+                return self._run_split(items, self.overhead_tokens_)
+            return self.handle.predict(items, batch_size=self._rows_for(len(items)), runtime=self.runtime,
+                                       device=self.device, bucket=True, pad_rows=pad_rows,
+                                       pad_multiple=self._pad_multiple)
+        size = self._rows_for(len(items))  # one batch either way
         dtype = np.dtype(self.handle.input_spec.dtype)
         array = np.asarray(items, dtype=dtype).reshape((len(items), *(self.item_shape or ())))
         return self.handle.predict(array, batch_size=size, runtime=self.runtime, device=self.device,
                                    pad_rows=pad_rows)
+
+    def _run_split(self, items: list[Any], overhead_tokens: float) -> np.ndarray:
+        from frugalml.serve._split import plan_batches
+
+        spec = self.handle.input_spec
+        lengths = np.array([len(ids) for ids in self.handle.tokenizer([str(t) for t in items], truncation=True,
+                                                                      max_length=spec.max_length)["input_ids"]])
+        parts = plan_batches(lengths, overhead_tokens=overhead_tokens, rows=self._rows_for, length_of=self._padded)
+        out: np.ndarray | None = None
+        for idx in parts:
+            part = self.handle.predict([items[i] for i in idx], batch_size=self._rows_for(len(idx)),
+                                       seq_len=self._padded(int(lengths[idx].max())), runtime=self.runtime,
+                                       device=self.device, pad_rows=self._pads_rows)
+            if out is None:
+                out = np.empty((len(items), *part.shape[1:]), dtype=part.dtype)
+            out[idx] = part
+        assert out is not None  # parts cover every item
+        return out
+
+    @property
+    def _pad_multiple(self) -> int:
+        # On a GPU, lengths round up to multiples of 16: tensor-core friendly, and few enough
+        # distinct shapes that a compiled model is not recompiled for every request length.
+        return 16 if self.device == "cuda" else 1
+
+    def _padded(self, longest: int) -> int:
+        """The length a batch whose longest text has ``longest`` tokens pads to."""
+        m = self._pad_multiple
+        limit = self.handle.input_spec.max_length or longest
+        return min(-(-longest // m) * m, limit)
 
     @property
     def _pads_rows(self) -> bool:
@@ -124,6 +161,10 @@ class ServedModel:
         form for batches of up to ``max_batch`` requests (the powers of two up to it), and a text model
         also a longer text, at two rows and at one, so compilation (and CUDA-graph recording) happens
         here, before the server reports ready, not on live requests that would wait for it.
+
+        A text model with ``split_batches`` serving batches of more than one item then times two shapes
+        to learn its fixed cost per call (``overhead_tokens_``), which decides how :meth:`run` splits
+        a batch of mixed lengths.
         """
         started = time.perf_counter()
         short: Any = "warm up" if self.kind == "text" else [0.0] * (self.n_features or 1)
@@ -140,4 +181,29 @@ class ServedModel:
                 self.run([long])
             log.info("%s: compiled shapes warmed up for batches of up to %d in %.1f s", self.spec, max_batch,
                      time.perf_counter() - started)
+        if self.kind == "text" and self.split_batches and max_batch > 1:
+            self.overhead_tokens_ = self._time_overhead(min(8, max_batch))
+            log.info("%s: one call costs as much as %.0f tokens of compute; mixed-length batches run as "
+                     "sub-batches of similar length when that is cheaper", self.spec, self.overhead_tokens_)
         return time.perf_counter() - started
+
+    def _time_overhead(self, rows: int) -> float:
+        """The model's fixed cost per call, in tokens, from 1 text x 16 tokens and ``rows`` texts x 64
+        (capped at the model's longest input): each run once untimed, then 5 times, alternating (so a
+        slow spell of the machine hits both), median of each."""
+        from frugalml.serve._split import fit_overhead
+
+        longest = self.handle.input_spec.max_length or 64
+        shapes = ((1, self._padded(min(16, longest))), (rows, self._padded(min(64, longest))))
+        seconds: list[list[float]] = [[], []]
+        for repeat in range(6):
+            for k, (n, length) in enumerate(shapes):
+                texts = [" ".join(["warm up"] * length)] * n  # at least `length` tokens: truncated to exactly it
+                began = time.perf_counter()
+                self.handle.predict(texts, batch_size=self._rows_for(n), seq_len=length, runtime=self.runtime,
+                                    device=self.device, pad_rows=self._pads_rows)
+                if repeat:  # the first run of each shape is untimed
+                    seconds[k].append(time.perf_counter() - began)
+        (n_small, small), (n_large, large) = shapes
+        return fit_overhead((self._rows_for(n_small) * small, float(np.median(seconds[0]))),
+                            (self._rows_for(n_large) * large, float(np.median(seconds[1]))))
