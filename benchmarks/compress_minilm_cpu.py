@@ -15,7 +15,7 @@ Which techniques pay depends on the CPU's features (recorded in ``env.cpu_featur
 most with VNNI dot products, BF16 only where the CPU has native BF16 math (AVX512-BF16, AMX);
 ``--no-bf16`` leaves the BF16 variants out where it has not (PyTorch would emulate them, slowly).
 
-    python benchmarks/compress_minilm_cpu.py [--repeats 5] [--distill-items 2000]
+    python benchmarks/compress_minilm_cpu.py [--repeats 5] [--distill-items 2000] [--no-bf16] [--only TEXT...]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 from frugalml import load_dataset, load_model  # noqa: E402
 from frugalml._json import dumps  # noqa: E402
 from frugalml.compress import (CastPrecision, Compile, Distill, DropLayers, ExportOnnx, PruneStructured,  # noqa: E402
-                               QuantizeDynamic, QuantizeWeights, compress, save_model)
+                               QuantizeDynamic, QuantizeStatic, QuantizeWeights, compress, save_model)
 from frugalml.compress._fidelity import embedding_fidelity, retrieval_agreement  # noqa: E402
 from frugalml.measure.env import fingerprint  # noqa: E402
 
@@ -119,6 +119,8 @@ def main() -> None:
     parser.add_argument("--latency-items", type=int, default=40)
     parser.add_argument("--distill-items", type=int, default=2000)
     parser.add_argument("--no-bf16", action="store_true", help="leave out the BF16 variants")
+    parser.add_argument("--only", nargs="+", default=None, metavar="TEXT",
+                        help="build only the frugalml systems whose name contains one of these (the peers always run)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "compress_minilm_cpu.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -157,6 +159,8 @@ def main() -> None:
 
     # ---- frugalml
     def add(name: str, recipe, data=None) -> None:
+        if args.only and not any(text in name for text in args.only):
+            return
         start = time.perf_counter()
         handle = compress(base, recipe, data=data, seq_len=64)
         out = save_model(handle, work / name.replace(" ", "_").replace("/", "-"))
@@ -169,6 +173,8 @@ def main() -> None:
     add("torch dynamic int8", [QuantizeDynamic(backend="torch")])
     add("inductor int8 (export + x86 quantizer + compile)", [QuantizeDynamic(backend="inductor")])
     add("onnx graph + int8 per-channel", [ExportOnnx(optimize="graph"), QuantizeDynamic(backend="onnxruntime")])
+    add("onnx static int8 (QDQ, weight nodes)", [QuantizeStatic()], data=train)
+    add("onnx static int8 (QDQ, all ops)", [QuantizeStatic(ops="all")], data=train)
     add("onnx transformer fusion", [ExportOnnx(optimize="transformer")])
     add("torchao int8 dynamic (per-token)", [QuantizeWeights(dtype="int8_dynamic")])
     if not args.no_bf16:

@@ -71,6 +71,11 @@ def test_version_1_recipes_keep_8_bit_weights() -> None:
     new = Recipe.from_dict([{"technique": "quantize_dynamic"}, {"technique": "quantize_static", "weight_bits": 7}])
     assert [s.weight_bits for s in new.steps] == ["auto", 7]
     assert Recipe.from_text(new.to_yaml()) == new
+    # version 3 of quantize_static added `ops`: recipes before it quantized every operator
+    assert old.steps[1].ops == "all" and new.steps[1].ops == "auto"
+    assert Recipe.from_dict([{"technique": "quantize_static", "version": 2}]).steps[0].ops == "all"
+    with pytest.raises(InvalidArgumentError, match="ops"):
+        QuantizeStatic(ops="some")
 
 
 def worst_case() -> tuple:

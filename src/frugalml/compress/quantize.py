@@ -113,12 +113,19 @@ class QuantizeStatic(TechniqueConfig):
         exclude: ONNX node-name fragments kept in FP32.
         weight_bits: ``auto``, ``7`` or ``8``, as for :class:`QuantizeDynamic` (decided on the
             machine that quantizes).
+        ops: which nodes get quantized: ``weights`` (MatMul / Gemm / Conv nodes with a weight
+            initializer), ``all`` (every operator ONNX Runtime can quantize: additions, softmax,
+            normalizations too, so INT8 flows between layers), or ``auto``: ``weights`` for text
+            models, ``all`` for the others. A transformer's attention scores carry the padding mask
+            (about -3.4e38 at masked positions), so an INT8 range calibrated on them rounds every
+            real score to zero: ``all`` took zoo:minilm to a mean cosine of 0.35.
 
-    Version 2 added ``weight_bits``; version-1 recipes mean ``weight_bits: 8``.
+    Version 2 added ``weight_bits``; version-1 recipes mean ``weight_bits: 8``. Version 3 added
+    ``ops``; earlier recipes mean ``ops: all``.
     """
 
     technique: ClassVar[str] = "quantize_static"
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3
     produces_onnx: ClassVar[bool] = True
     needs_torch: ClassVar[bool] = False
     calibration: str = "minmax"
@@ -126,10 +133,15 @@ class QuantizeStatic(TechniqueConfig):
     samples: int = 128
     exclude: tuple[str, ...] = ()
     weight_bits: str | int = "auto"
+    ops: str = "auto"
 
-    upgrade = classmethod(_before_weight_bits)
+    @classmethod
+    def upgrade(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
+        data = _before_weight_bits(cls, data, version)
+        return {"ops": "all", **data} if version < 3 else data
 
     def __post_init__(self) -> None:
+        check_in(self.ops, "ops", ("auto", "weights", "all"))
         check_in(self.calibration, "calibration", ("minmax", "percentile", "entropy"))
         check_weight_bits(self.weight_bits)
         if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 1:
@@ -233,13 +245,15 @@ def _with_module(handle: ModelHandle, module: torch.nn.Module) -> ModelHandle:
                        weight_files=(), metadata={k: v for k, v in handle.metadata.items() if not k.startswith("_")})
 
 
-def _onnx_weight_nodes(path: Path) -> list[str]:
-    """MatMul / Gemm nodes whose second input is a weight initializer: what dynamic quantization touches."""
+def _onnx_weight_nodes(path: Path, *, conv: bool = False) -> list[str]:
+    """MatMul / Gemm nodes (and Conv with ``conv``) whose second input is a weight initializer: what
+    dynamic quantization touches, and static quantization with ``ops: weights``."""
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
     weights = {init.name for init in model.graph.initializer}
-    return [n.name for n in model.graph.node if n.op_type in ("MatMul", "Gemm") and len(n.input) > 1
+    kinds = ("MatMul", "Gemm", "Conv") if conv else ("MatMul", "Gemm")
+    return [n.name for n in model.graph.node if n.op_type in kinds and len(n.input) > 1
             and n.input[1] in weights]
 
 
@@ -426,10 +440,13 @@ def _quantize_static(handle: ModelHandle, config: QuantizeStatic, ctx: CompressC
     for start in range(0, len(items), 8):
         encoded = handle.encode(items[start:start + 8], ctx.seq_len if handle.input_spec.kind == "text" else None)
         feeds.append({n: encoded[n] for n in names if n in encoded})
-    nodes = _onnx_weight_nodes(src)
+    ops = config.ops if config.ops != "auto" else ("weights" if handle.input_spec.kind == "text" else "all")
+    nodes = _onnx_weight_nodes(src, conv=True)
     excluded = [n for n in nodes if any(e in n for e in config.exclude)]
     for name in excluded:
         record.skip(name, "excluded by the recipe")
+    # ops: weights names the nodes to quantize (Q/DQ around their inputs only); all leaves it to ONNX Runtime.
+    only = [n for n in nodes if n not in excluded] if ops == "weights" else None
     method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
               "entropy": CalibrationMethod.Entropy}[config.calibration]
     dst = Path(ctx.workdir) / "static.onnx"
@@ -443,9 +460,9 @@ def _quantize_static(handle: ModelHandle, config: QuantizeStatic, ctx: CompressC
         quantize_static(str(src), str(dst), _Reader(feeds), quant_format=QuantFormat.QDQ,
                         per_channel=config.per_channel, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, calibrate_method=method, nodes_to_exclude=excluded,
-                        reduce_range=bits.weights == 7)
+                        nodes_to_quantize=only, reduce_range=bits.weights == 7)
     record.changed = [n for n in nodes if n not in excluded]
-    record.structure = {"backend": "onnxruntime", "format": "QDQ", "calibration": config.calibration}
+    record.structure = {"backend": "onnxruntime", "format": "QDQ", "calibration": config.calibration, "ops": ops}
     record.metrics["activation_bits"], record.metrics["weight_bits"] = bits
     return onnx_handle(handle, dst, note=f"onnxruntime static int8 QDQ ({config.calibration})")
 
