@@ -33,8 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from frugalml import load_dataset, load_model  # noqa: E402
 from frugalml._json import dumps  # noqa: E402
-from frugalml.compress import (CastPrecision, Compile, Distill, DropLayers, ExportOnnx, PruneStructured,  # noqa: E402
-                               QuantizeDynamic, QuantizeStatic, QuantizeWeights, compress, save_model)
+from frugalml.compress import (CastPrecision, Compile, Distill, DropLayers, ExportOnnx, LowRank,  # noqa: E402
+                               PruneMagnitude, PruneStructured, QuantizeDynamic, QuantizeStatic, QuantizeWeights,
+                               compress, save_model)
 from frugalml.compress._fidelity import embedding_fidelity, retrieval_agreement  # noqa: E402
 from frugalml.measure.env import fingerprint  # noqa: E402
 
@@ -166,6 +167,9 @@ def main() -> None:
         out = save_model(handle, work / name.replace(" ", "_").replace("/", "-"))
         sys_ = handle_system(f"frugalml: {name}", "frugalml", handle, dir_size(out), out)
         sys_.compress_s = time.perf_counter() - start
+        # what each step changed and skipped (layer counts), as its manifest records it
+        sys_.steps = [{"technique": st["technique"], "changed": len(st.get("changed") or []),
+                       "skipped": len(st.get("skipped") or [])} for st in handle.metadata["compression"]["steps"]]
         systems.append(sys_)
         print(f"built {name} in {sys_.compress_s:.0f} s", flush=True)
 
@@ -176,6 +180,8 @@ def main() -> None:
     add("onnx static int8 (QDQ, weight nodes)", [QuantizeStatic()], data=train)
     add("onnx static int8 (QDQ, all ops)", [QuantizeStatic(ops="all")], data=train)
     add("onnx transformer fusion", [ExportOnnx(optimize="transformer")])
+    add("low-rank (SVD, 95% energy)", [LowRank(energy=0.95)])
+    add("magnitude prune 50% (unstructured)", [PruneMagnitude(amount=0.5)])
     add("torchao int8 dynamic (per-token)", [QuantizeWeights(dtype="int8_dynamic")])
     if not args.no_bf16:
         add("bf16 cast (PyTorch)", [CastPrecision(dtype="bf16")])
@@ -217,7 +223,7 @@ def main() -> None:
                      "p95_ms_batch1": float(np.median(s.p95_ms)), "size_bytes": s.size_bytes,
                      "peak_rss_increase_bytes": s.peak_rss_increase, **s.fidelity,
                      "meets_floor": s.fidelity["mean_cosine"] >= FLOOR_MEAN and s.fidelity["p1_cosine"] >= FLOOR_P1,
-                     "compress_s": getattr(s, "compress_s", None)})
+                     "compress_s": getattr(s, "compress_s", None), "steps": getattr(s, "steps", None)})
     st_row = rows[0]
     peers_ok = [r for r in rows if r["kind"] == "peer" and r["meets_floor"]]
     best_peer = max(peers_ok, key=lambda r: r["items_per_s_batch32"])
