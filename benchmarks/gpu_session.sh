@@ -30,7 +30,7 @@ for stage in "$@"; do
       python3 benchmarks/compress_gpu.py --minilm .gpu/minilm --reference .gpu/ref --assets .gpu/minilm \
         --out "$out/compress_gpu.json" || status=1 ;;
     serve)
-      python3 benchmarks/serve_load.py --device cuda --seconds 4 --out "$out/serve_load_cuda.json" || status=1 ;;
+      python3 benchmarks/serve_load.py --device cuda --seconds 4 --no-wait-mode --out "$out/serve_load_cuda.json" || status=1 ;;
     profile)
       python3 benchmarks/gpu_profile.py --assets .gpu/minilm --out "$out/profile_gpu.json" || status=1 ;;
     *)

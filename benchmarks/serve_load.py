@@ -17,7 +17,7 @@ artifact (examples/recipes/minilm-bf16.yaml) instead of the CPU INT8 one; ``--ar
 recipe of examples/recipes (minilm-bf16 on a CPU with native BF16, say).
 
     python benchmarks/serve_load.py [--seconds 8] [--device cpu|cuda] [--artifact minilm-int8|minilm-bf16]
-                                    [--out benchmarks/results/serve_load.json]
+                                    [--no-wait-mode] [--out benchmarks/results/serve_load.json]
 """
 
 from __future__ import annotations
@@ -109,7 +109,8 @@ async def _load(url: str, endpoint: str, texts: list[str], clients: int, seconds
             "p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))] if ms else None}
 
 
-def load(seconds: float, tmp: Path, device: str = "cpu", recipe: str | None = None) -> dict[str, Any]:
+def load(seconds: float, tmp: Path, device: str = "cpu", recipe: str | None = None,
+         modes: list[str] | None = None) -> dict[str, Any]:
     from frugalml.compress import compress_to_dir
     from frugalml.datasets import load_dataset
 
@@ -121,7 +122,7 @@ def load(seconds: float, tmp: Path, device: str = "cpu", recipe: str | None = No
     compress_to_dir("zoo:minilm", Path(__file__).parents[1] / "examples" / "recipes" / f"{recipe}.yaml", artifact,
                     store=store)
     out: dict[str, Any] = {}
-    names = list(MODES)
+    names = modes or list(MODES)
     for model in ("zoo:minilm", str(artifact)):
         runs: dict[str, dict[int, list[dict[str, Any]]]] = {m: {c: [] for c in (1, 8, 64)} for m in names}
         # One server at a time: an idle PyTorch server's OpenMP threads spin for a while after a batch and
@@ -149,8 +150,9 @@ def load(seconds: float, tmp: Path, device: str = "cpu", recipe: str | None = No
                                 "p99_ms": max(p["p99_ms"] for p in parts), "halves": parts}
             off = merged["off"]["throughput_rps"]
             merged["speedup"] = merged["on"]["throughput_rps"] / off
-            merged["speedup_wait_5ms"] = merged["on, wait 5 ms"]["throughput_rps"] / off
-            merged["speedup_one_padded_batch"] = merged["on, one padded batch"]["throughput_rps"] / off
+            for key, mode in (("speedup_wait_5ms", "on, wait 5 ms"), ("speedup_one_padded_batch", "on, one padded batch")):
+                if mode in merged:
+                    merged[key] = merged[mode]["throughput_rps"] / off
             levels[str(clients)] = merged
             print(model, clients, ", ".join(f"{m} {merged[m]['throughput_rps']:.1f} req/s" for m in names),
                   f"x{merged['speedup']:.2f}", flush=True)
@@ -303,6 +305,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--no-wait-mode", action="store_true",
+                        help="leave out the 5 ms wait configuration (a quarter less time: short GPU sessions)")
     parser.add_argument("--artifact", choices=("minilm-int8", "minilm-bf16"), default=None,
                         help="the compressed model's recipe (default minilm-int8 on cpu, minilm-bf16 on cuda)")
     parser.add_argument("--out", type=Path, default=None,
@@ -314,17 +318,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         fault = faults(Path(tmp))
         print(json.dumps({k: v for k, v in fault.items() if k != "bad"}, indent=1), flush=True)
-        loads = load(args.seconds, Path(tmp), args.device, args.artifact)
-    at64 = {m: {"speedup": v["64"]["speedup"], "speedup_wait_5ms": v["64"]["speedup_wait_5ms"],
+        modes = [m for m in MODES if not (args.no_wait_mode and m == "on, wait 5 ms")]
+        loads = load(args.seconds, Path(tmp), args.device, args.artifact, modes)
+    at64 = {m: {"speedup": v["64"]["speedup"], "speedup_wait_5ms": v["64"].get("speedup_wait_5ms"),
                 "speedup_one_padded_batch": v["64"]["speedup_one_padded_batch"],
-                "failures": sum(v["64"][mode]["failures"] for mode in MODES)}
+                "failures": sum(v["64"][mode]["failures"] for mode in modes)}
             for m, v in loads.items()}
     result = {"benchmark": "serve_load", "machine": fingerprint(), "device": _device_name(args.device), "seconds_per_level_and_mode": args.seconds,
               "load": loads, "faults": fault,
               "target": {"speedup_at_64": 3.0, "met": all(v["speedup"] >= 3 and v["failures"] == 0
                                                           for v in at64.values()),
-                         "met_with_5ms_wait": all(v["speedup_wait_5ms"] >= 3 and v["failures"] == 0
-                                                  for v in at64.values()), "at_64": at64}}
+                         "met_with_5ms_wait": None if args.no_wait_mode else all(
+                             v["speedup_wait_5ms"] >= 3 and v["failures"] == 0 for v in at64.values()),
+                         "at_64": at64}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["target"], indent=2))
