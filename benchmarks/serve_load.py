@@ -171,8 +171,7 @@ def _padding(texts: list[str], overheads: list[float], batch: int = 32) -> dict[
     from frugalml.serve._split import plan_batches
 
     handle = load_model("zoo:minilm")
-    lengths = np.array([len(ids) for ids in handle.tokenizer(texts[:64 * batch], truncation=True,
-                                                             max_length=handle.input_spec.max_length)["input_ids"]])
+    lengths = handle.token_lengths(texts[:64 * batch])
     out: dict[str, Any] = {"texts": len(lengths), "tokens_median": float(np.median(lengths)),
                            "split_overhead_tokens": overheads}
     one = [len(b) * b.max() / b.sum() for b in np.split(lengths, len(lengths) // batch)]

@@ -118,7 +118,8 @@ class QuantizeStatic(TechniqueConfig):
             normalizations too, so INT8 flows between layers), or ``auto``: ``weights`` for text
             models, ``all`` for the others. A transformer's attention scores carry the padding mask
             (about -3.4e38 at masked positions), so an INT8 range calibrated on them rounds every
-            real score to zero: ``all`` took zoo:minilm to a mean cosine of 0.35.
+            real score to zero: ``all`` took zoo:minilm to a mean cosine of 0.36
+            (``benchmarks/results/compress_minilm_cpu_2026-11-30_avx2_static.json``).
 
     Version 2 added ``weight_bits``; version-1 recipes mean ``weight_bits: 8``. Version 3 added
     ``ops``; earlier recipes mean ``ops: all``.

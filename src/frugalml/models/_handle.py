@@ -199,8 +199,7 @@ class ModelHandle:
         order = np.arange(len(items))
         lengths = None
         if bucket and self.input_spec.kind == "text" and seq_len is None:
-            lengths = np.array([len(ids) for ids in self.tokenizer([str(t) for t in items], truncation=True,
-                                                                   max_length=self.input_spec.max_length)["input_ids"]])
+            lengths = self.token_lengths(items)
             order = np.argsort(lengths, kind="stable")
         outputs = []
         for start in range(0, len(items), batch_size):
@@ -208,8 +207,7 @@ class ModelHandle:
             batch = [items[i] for i in idx] if isinstance(items, list) else items[idx]
             length = seq_len
             if lengths is not None:  # this batch's longest text, rounded up to the multiple
-                longest = int(lengths[idx].max())
-                length = min(-(-longest // pad_multiple) * pad_multiple, self.input_spec.max_length or longest)
+                length = self.padded_length(int(lengths[idx].max()), pad_multiple)
             rows = len(idx)
             extra = min(batch_size, 1 << (rows - 1).bit_length()) - rows if pad_rows else 0
             if extra > 0:
@@ -220,6 +218,17 @@ class ModelHandle:
         restored = np.empty_like(result)
         restored[order] = result
         return restored
+
+    def token_lengths(self, texts: Sequence[Any]) -> np.ndarray:
+        """Each text's token count as the model reads it (special tokens included, truncated to its
+        longest input)."""
+        return np.array([len(ids) for ids in self.tokenizer([str(t) for t in texts], truncation=True,
+                                                            max_length=self.input_spec.max_length)["input_ids"]])
+
+    def padded_length(self, longest: int, multiple: int = 1) -> int:
+        """The length a batch whose longest text has ``longest`` tokens pads to: rounded up to
+        ``multiple``, at most the model's longest input."""
+        return min(-(-longest // multiple) * multiple, self.input_spec.max_length or longest)
 
     def export_onnx(self, path: Path, *, seq_len: int = 16, opset: int = 17) -> Path:
         """Export the torch module to ONNX with dynamic batch (and sequence) axes."""

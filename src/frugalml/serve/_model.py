@@ -103,9 +103,7 @@ class ServedModel:
     def _run_split(self, items: list[Any], overhead_tokens: float) -> np.ndarray:
         from frugalml.serve._split import plan_batches
 
-        spec = self.handle.input_spec
-        lengths = np.array([len(ids) for ids in self.handle.tokenizer([str(t) for t in items], truncation=True,
-                                                                      max_length=spec.max_length)["input_ids"]])
+        lengths = self.handle.token_lengths(items)
         parts = plan_batches(lengths, overhead_tokens=overhead_tokens, rows=self._rows_for, length_of=self._padded)
         out: np.ndarray | None = None
         for idx in parts:
@@ -125,10 +123,7 @@ class ServedModel:
         return 16 if self.device == "cuda" else 1
 
     def _padded(self, longest: int) -> int:
-        """The length a batch whose longest text has ``longest`` tokens pads to."""
-        m = self._pad_multiple
-        limit = self.handle.input_spec.max_length or longest
-        return min(-(-longest // m) * m, limit)
+        return self.handle.padded_length(longest, self._pad_multiple)
 
     @property
     def _pads_rows(self) -> bool:
