@@ -73,6 +73,27 @@ def test_folder_of_text_files(tmp_path: Path) -> None:
     assert r.n_rows == 4 and len(r.exact_duplicates) == 1 and r.class_balance == {"pos": 3, "neg": 1}
 
 
+def test_builtin_dataset_uses_its_declared_columns(tmp_path: Path) -> None:
+    from frugalml.datasets import load_dataset
+
+    r = audit("zoo:digits-fair", chunk_rows=700)
+    assert (r.label_column, r.split_column, r.text_column) == ("label", "split", None)
+    assert r.data == "zoo:digits-fair" and r.n_rows == 1797 and len(r.class_balance) == 10
+    assert sum(r.group_balance.values()) == 1797 and len(r.group_balance) == 2
+    # the same rows from a file, with the roles named, are the same findings
+    path = tmp_path / "fair.tsv"
+    load_dataset("zoo:digits-fair").frame.to_csv(path, sep="\t", index=False)
+    f = audit(path, label_column="label", group_column="group", split_column="split", chunk_rows=700)
+    assert (f.exact_duplicates, f.near_duplicates, f.leakage, f.label_issues) == (
+        r.exact_duplicates, r.near_duplicates, r.leakage, r.label_issues)
+    assert write_clean(r, tmp_path / "clean.tsv") == 1797 - len(r.rows_to_drop())
+    assert pd.read_csv(tmp_path / "clean.tsv", sep="\t").shape == (1797 - len(r.rows_to_drop()), 67)
+    with pytest.raises(DataError, match="no such built-in dataset.*Did you mean 'zoo:digits'"):
+        audit("zoo:digit")
+    with pytest.raises(DataError, match="no such file or folder.*zoo:digits"):
+        audit(tmp_path / "missing.csv")
+
+
 def test_schema_failures_are_counted(tmp_path: Path) -> None:
     pd.DataFrame({"x": [1, 2, 99, None], "kind": ["a", "b", "c", "a"]}).to_csv(tmp_path / "d.csv", index=False)
     (tmp_path / "schema.yaml").write_text("columns:\n  x: {min: 0, max: 10, nullable: false}\n"
@@ -118,3 +139,5 @@ def test_cli_audit_and_usage_errors(cli, digits, tmp_path: Path) -> None:
     assert code == 0 and "exact duplicates" in out and "wrote" in out
     code, _, err = cli(["data", "audit", str(path), "--label-column", "lable"])
     assert code == 2 and "Did you mean 'label'" in err and "Traceback" not in err
+    code, out, _ = cli(["data", "audit", "zoo:digits", "--no-label-issues"])
+    assert code == 0 and "Audit of zoo:digits (1,797 rows" in out and "not checked (no --split-column)" not in out

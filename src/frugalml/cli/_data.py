@@ -20,7 +20,8 @@ app.add_typer(data_app, name="data")
 
 @data_app.command("audit")
 def audit_command(
-    data: Path = typer.Argument(..., help="CSV, Parquet, JSONL, or a folder of .txt files."),
+    data: str = typer.Argument(..., help="CSV, TSV, Parquet, JSONL, a folder of .txt files, or zoo:NAME (its "
+                               "declared text, label, group and split columns are the defaults)."),
     text_column: str = typer.Option(None, "--text-column", help="The text column (default: 'text' if present; "
                                     "without text, numeric columns are feature vectors)."),
     label_column: str = typer.Option(None, "--label-column", help="Labels: class balance and label issues."),
@@ -65,7 +66,7 @@ def audit_command(
                   ", ".join(f"{r}: {e}" for r, e in report.exact_duplicates[:5]))
     table.add_row("near duplicates", f"{s['near_duplicates']:,}",
                   ", ".join(f"{r}: {e} ({sim:.2f})" for r, e, sim in report.near_duplicates[:5]))
-    table.add_row("train/test leakage", f"{s['leakage']:,}" if split_column else "not checked (no --split-column)",
+    table.add_row("train/test leakage", f"{s['leakage']:,}" if report.split_column else "not checked (no --split-column)",
                   ", ".join(f"{r}: {e}" for r, e, _ in report.leakage[:5]))
     table.add_row("label issues", f"{s['label_issues']:,}" if report.label_issues_checked else "not checked",
                   ", ".join(f"{r}: {g} -> {sug}" for r, g, sug in report.label_issues[:5]))

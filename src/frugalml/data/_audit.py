@@ -55,6 +55,7 @@ class AuditReport:
     columns: list[str]
     text_column: str | None
     label_column: str | None
+    split_column: str | None = None
     exact_duplicates: list[tuple[int, int]] = field(default_factory=list)
     near_duplicates: list[tuple[int, int, float]] = field(default_factory=list)
     leakage: list[tuple[int, int, str]] = field(default_factory=list)
@@ -75,7 +76,7 @@ class AuditReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "data": self.data, "n_rows": self.n_rows, "columns": self.columns, "text_column": self.text_column,
-            "label_column": self.label_column,
+            "label_column": self.label_column, "split_column": self.split_column,
             "summary": {"exact_duplicates": len(self.exact_duplicates), "near_duplicates": len(self.near_duplicates),
                         "leakage": len(self.leakage), "label_issues": len(self.label_issues),
                         "schema_failures": sum(f["count"] for f in self.schema_failures),
@@ -127,10 +128,12 @@ def audit(data: str | Path, *, text_column: str | None = None, label_column: str
           label_probs: np.ndarray | None = None, find_label_issues: bool = True, max_label_rows: int = 200_000,
           chunk_rows: int = 50_000, seed: int = 0,
           on_progress: Callable[[int, str], None] | None = None) -> AuditReport:
-    """Audit ``data`` (CSV, Parquet, JSONL or a folder of .txt files); see the module docstring.
+    """Audit ``data`` (CSV, TSV, Parquet, JSONL, a folder of .txt files, or ``zoo:NAME``); see the module
+    docstring.
 
     ``text_column`` defaults to ``text`` when present; without one, every numeric column that is not the
-    label, group or split is a feature of a vector row.
+    label, group or split is a feature of a vector row. A built-in dataset's declared text, label, group
+    and split columns are used where none is given.
     """
     import time
 
@@ -143,6 +146,11 @@ def audit(data: str | Path, *, text_column: str | None = None, label_column: str
     if schema is not None:
         _require("pandera")
     source = open_source(data)
+    # A built-in dataset's declared columns stand in for the ones not named (as load_dataset does).
+    text_column = text_column or source.roles.get("text_column")
+    label_column = label_column or source.roles.get("label_column")
+    group_column = group_column or source.roles.get("group_column")
+    split_column = split_column or source.roles.get("split_column")
     for column, role in ((text_column, "text_column"), (label_column, "label_column"),
                          (group_column, "group_column"), (split_column, "split_column")):
         source.require(column, role)
@@ -153,7 +161,7 @@ def audit(data: str | Path, *, text_column: str | None = None, label_column: str
     check_positive_int(chunk_rows, "chunk_rows", maximum=10_000_000)
     check_positive_int(num_perm, "num_perm", maximum=1024)
     progress = on_progress or (lambda rows, message: None)
-    report = AuditReport(str(data), 0, list(source.columns), text_column, label_column)
+    report = AuditReport(str(data), 0, list(source.columns), text_column, label_column, split_column=split_column)
     constraint = _load_schema(schema) if schema is not None else None
 
     first_seen: dict[int, int] = {}
@@ -457,8 +465,9 @@ def _check_schema(schema: Any, chunk: pd.DataFrame) -> list[dict[str, Any]]:
 
 # ----------------------------------------------------------------------------- cleaned export
 def write_clean(report: AuditReport, out: str | Path, *, overwrite: bool = False, chunk_rows: int = 50_000) -> int:
-    """Write the input without the rows :meth:`AuditReport.rows_to_drop` names, as CSV, Parquet or JSONL
-    (by ``out``'s extension), streamed and atomically; the input is never modified. Returns rows written."""
+    """Write the input without the rows :meth:`AuditReport.rows_to_drop` names, as CSV, TSV, Parquet or
+    JSONL (by ``out``'s extension), streamed and atomically; the input is never modified. Returns rows
+    written."""
     from frugalml.data._read import FORMATS
 
     source = open_source(report.data)
@@ -466,8 +475,8 @@ def write_clean(report: AuditReport, out: str | Path, *, overwrite: bool = False
     fmt = FORMATS.get(target.suffix.lower())
     if fmt is None:
         raise InvalidArgumentError("write_clean", str(out), f"has an unsupported extension {target.suffix!r}",
-                                   "Use .csv, .parquet or .jsonl.")
-    if target.resolve() == source.path.resolve():
+                                   "Use .csv, .tsv, .parquet or .jsonl.")
+    if source.format != "zoo" and target.resolve() == source.path.resolve():
         raise InvalidArgumentError("write_clean", str(out), "is the input file", "Write the cleaned copy elsewhere.")
     if target.exists() and not overwrite:
         raise InvalidArgumentError("write_clean", str(out), "exists", "Choose a new path, or pass --overwrite.")
@@ -480,8 +489,8 @@ def write_clean(report: AuditReport, out: str | Path, *, overwrite: bool = False
             for i, chunk in enumerate(iter_chunks(source, chunk_rows=chunk_rows)):
                 kept = chunk[~chunk["_row"].isin(drop)].drop(columns="_row")
                 written += len(kept)
-                if fmt == "csv":
-                    kept.to_csv(handle, index=False, header=i == 0)
+                if fmt in ("csv", "tsv"):
+                    kept.to_csv(handle, index=False, header=i == 0, sep="\t" if fmt == "tsv" else ",")
                 elif fmt == "jsonl":
                     handle.write(kept.to_json(orient="records", lines=True).encode())
                 else:

@@ -1,4 +1,5 @@
-"""Reading a dataset in bounded memory: CSV, Parquet, JSONL or a folder of text files, in chunks.
+"""Reading a dataset in bounded memory: CSV, TSV, Parquet, JSONL, a folder of text files or a built-in
+(``zoo:NAME``, already in memory), in chunks.
 
 Every reader yields pandas DataFrames of at most ``chunk_rows`` rows, with a global ``_row`` column (the
 row's position in the input, 0-based) so findings can name rows. Problems a user can fix (no such file,
@@ -8,8 +9,8 @@ an unreadable or empty file, a missing column, a column mixing numbers and text)
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -18,31 +19,63 @@ from frugalml.errors import DataError, InvalidArgumentError
 
 __all__ = ["Source", "iter_chunks", "open_source"]
 
-FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
+           ".ndjson": "jsonl"}
 
 
 @dataclass(frozen=True)
 class Source:
-    """A dataset on disk: its path, format (csv, parquet, jsonl, folder) and column names."""
+    """A dataset: its path, format (csv, tsv, parquet, jsonl, folder, or zoo) and column names.
+
+    A built-in (format ``zoo``) has ``path`` ``zoo:NAME`` (never opened), its rows in ``frame``, and in
+    ``roles`` the columns it declares (``text_column``, ``label_column``, ``group_column``,
+    ``split_column``), which callers use where the user names none.
+    """
 
     path: Path
     format: str
     columns: tuple[str, ...]
+    frame: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+    roles: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """How messages name the dataset: ``zoo:NAME`` or the file's name."""
+        return str(self.path) if self.format == "zoo" else self.path.name
 
     def require(self, column: str | None, role: str) -> None:
         if column is not None and column not in self.columns:
             from frugalml._validate import nearest
 
             hint = nearest(column, self.columns)
-            raise DataError(role, column, f"is not a column of {self.path.name}",
+            raise DataError(role, column, f"is not a column of {self.name}",
                             f"Available columns: {', '.join(self.columns)}." + (f" Did you mean {hint!r}?" if hint else ""))
 
 
+def _zoo_source(spec: str) -> Source:
+    from frugalml._validate import zoo_fix
+    from frugalml.datasets._zoo import ZOO_DATASETS, load_zoo_dataset
+
+    name = spec[4:]
+    if name not in ZOO_DATASETS:
+        raise DataError("data", spec, "no such built-in dataset", zoo_fix(name, ZOO_DATASETS))
+    dataset = load_zoo_dataset(name)
+    frame = dataset.frame
+    roles = {"text_column": dataset.text_column, "label_column": dataset.label_column,
+             "group_column": dataset.group_column, "split_column": "split" if "split" in frame.columns else None}
+    return Source(Path(spec), "zoo", tuple(map(str, frame.columns)), frame=frame,
+                  roles={k: v for k, v in roles.items() if v is not None})
+
+
 def open_source(path: str | Path) -> Source:
-    """Check ``path`` and read its column names (without reading the data)."""
+    """Check ``path`` (a file, a folder, or ``zoo:NAME``) and read its column names (without reading the
+    data of a file)."""
+    if str(path).startswith("zoo:"):
+        return _zoo_source(str(path))
     p = Path(path)
     if not p.exists():
-        raise InvalidArgumentError("data", str(path), "does not exist", "Check the path.")
+        raise DataError("data", str(path), "no such file or folder",
+                        "Check the path, or use a built-in such as zoo:digits.")
     if p.is_dir():
         files = sorted(f for f in p.rglob("*.txt") if f.is_file())
         if not files:
@@ -53,7 +86,7 @@ def open_source(path: str | Path) -> Source:
     fmt = FORMATS.get(p.suffix.lower())
     if fmt is None:
         raise InvalidArgumentError("data", str(path), f"has an unsupported extension {p.suffix!r}",
-                                   "Use .csv, .parquet, .jsonl, or a folder of .txt files.")
+                                   "Use .csv, .tsv, .parquet, .jsonl, a folder of .txt files, or zoo:NAME.")
     if p.stat().st_size == 0:
         raise DataError("data", str(path), "is empty", "Pass a file with a header and at least one row.")
     try:
@@ -61,8 +94,8 @@ def open_source(path: str | Path) -> Source:
             import pyarrow.parquet as pq
 
             columns = tuple(pq.ParquetFile(p).schema_arrow.names)
-        elif fmt == "csv":
-            columns = tuple(pd.read_csv(p, nrows=0).columns)
+        elif fmt in ("csv", "tsv"):
+            columns = tuple(pd.read_csv(p, nrows=0, sep="\t" if fmt == "tsv" else ",").columns)
         else:
             columns = tuple(next(pd.read_json(p, lines=True, chunksize=1)).columns)
     except (ValueError, OSError, UnicodeDecodeError, StopIteration) as exc:
@@ -97,8 +130,13 @@ def iter_chunks(source: Source, *, columns: Sequence[str] | None = None, chunk_r
 
 
 def _raw_chunks(source: Source, columns: list[str] | None, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    if source.format == "csv":
-        yield from pd.read_csv(source.path, usecols=columns, chunksize=chunk_rows)
+    if source.frame is not None:
+        frame = source.frame[columns] if columns else source.frame
+        for i in range(0, len(frame), chunk_rows):
+            yield frame.iloc[i:i + chunk_rows].copy()
+    elif source.format in ("csv", "tsv"):
+        yield from pd.read_csv(source.path, usecols=columns, chunksize=chunk_rows,
+                               sep="\t" if source.format == "tsv" else ",")
     elif source.format == "parquet":
         import pyarrow.parquet as pq
 
