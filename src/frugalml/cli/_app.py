@@ -30,6 +30,7 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 state: dict[str, bool] = {"debug": False}
+_PIPED_WIDTH = 160  # characters: the widest table (profile's per-batch rows) fits whole
 
 
 def _version_callback(value: bool) -> None:
@@ -46,6 +47,11 @@ def _root(
                                  help="Print the version and exit."),
 ) -> None:
     state["debug"] = debug or bool(os.environ.get("FRUGAL_DEBUG"))
+    # Off a terminal (CI logs, a pipe, `| tee`) Rich assumes 80 columns and truncates the numbers of
+    # wide tables ("0.000…"); lay them out whole there unless COLUMNS says how wide to be.
+    for out in (console, err_console):
+        if not out.is_terminal and not os.environ.get("COLUMNS"):
+            out.width = _PIPED_WIDTH
     level = logging.DEBUG if state["debug"] else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     # Library loggers that are chatty at INFO.
