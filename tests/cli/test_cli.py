@@ -42,7 +42,7 @@ def test_profile_table(capsys, sqlite_url: str, monkeypatch: pytest.MonkeyPatch)
     code, out, _ = run_cli(["profile", "zoo:digits-cnn", "--batch-sizes", "2", "--store", sqlite_url, *FAST], capsys)
     assert code == 0 and "Profile of zoo:digits-cnn" in out and "Roofline" in out and "Conv2d" in out
     # captured, as in a CI log or a pipe: the tables are laid out whole, never cut to 80 columns
-    assert "…" not in out and "J/item" in out and " p50 CI " in out
+    assert "…" not in out and "energy per item" in out and " p50 CI " in out
 
 
 @pytest.mark.parametrize("argv, fragment", [

@@ -34,6 +34,15 @@ def _bytes(value: float | None) -> str:
     return f"{value:.0f} B"
 
 
+def _small(value: float, unit: str) -> str:
+    """A quantity of at most a few units with a prefix that keeps 3 significant digits readable:
+    0.000274 J -> 274 µJ."""
+    for factor, prefix in ((1.0, ""), (1e-3, "m"), (1e-6, "µ")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {prefix}{unit}"
+    return f"{value / 1e-9:.3g} n{unit}"
+
+
 def _ms(value: float) -> str:
     """Milliseconds with 3 significant digits, never in exponent notation."""
     if value >= 100:
@@ -63,21 +72,22 @@ def render_profile(p: Profile) -> None:
         head.add_row(key, value)
     console.print(head)
 
-    energy_label = "J/item" + ("*" if p.energy_source == "estimate" else "")
-    table = Table(title="Per batch size (latency in ms" + (", * = estimate)" if p.energy_source == "estimate" else ")"),
-                  title_justify="left")
+    energy_label = "energy" + ("*" if p.energy_source == "estimate" else "")
+    table = Table(title="Per batch size (latency in ms; energy per item"
+                  + ("; CO2e per 1,000 items" if p.co2e_g_per_1k_items else "")
+                  + ("; * = estimate)" if p.energy_source == "estimate" else ")"), title_justify="left")
     for col in ("batch", "p50", "p50 CI", "p95", "p99", "n", "items/s", "memory", energy_label):
         table.add_column(col, justify="right")
     if p.co2e_g_per_1k_items:
-        table.add_column("g CO2e/1k", justify="right")
+        table.add_column("CO2e", justify="right")
     for b in p.batch_sizes:
         s = p.latency_ms[b]
         row = [str(b), _ms(s.p50), f"{_ms(s.p50_ci_low)}-{_ms(s.p50_ci_high)}", _ms(s.p95), _ms(s.p99),
                f"{s.n}", f"{p.throughput_items_per_s[b]:,.0f}",
                _bytes(p.memory[b].cuda_max_allocated_bytes if p.device == "cuda" else p.memory[b].peak_rss_bytes),
-               f"{p.energy_j_per_item[b]:.3g}"]
+               _small(p.energy_j_per_item[b], "J")]
         if p.co2e_g_per_1k_items:
-            row.append(f"{p.co2e_g_per_1k_items[b]:.3g}")
+            row.append(_small(p.co2e_g_per_1k_items[b], "g"))
         table.add_row(*row)
     console.print(table)
 
