@@ -37,6 +37,8 @@ def _bytes(value: float | None) -> str:
 def _small(value: float, unit: str) -> str:
     """A quantity of at most a few units with a prefix that keeps 3 significant digits readable:
     0.000274 J -> 274 µJ."""
+    if value == 0:
+        return f"0 {unit}"
     for factor, prefix in ((1.0, ""), (1e-3, "m"), (1e-6, "µ")):
         if abs(value) >= factor:
             return f"{value / factor:.3g} {prefix}{unit}"
