@@ -80,8 +80,8 @@ def open_source(path: str | Path) -> Source:
         files = sorted(f for f in p.rglob("*.txt") if f.is_file())
         if not files:
             raise DataError("data", str(path), "is a folder without .txt files",
-                            "Pass a CSV, Parquet or JSONL file, or a folder of .txt files (one example per file; "
-                            "a sub-folder name is its label).")
+                            "Pass a CSV, TSV, Parquet or JSONL file, a folder of .txt files (one example per file; "
+                            "a sub-folder name is its label), or zoo:NAME.")
         return Source(p, "folder", ("text", "label", "file"))
     fmt = FORMATS.get(p.suffix.lower())
     if fmt is None:
