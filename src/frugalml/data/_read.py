@@ -53,13 +53,9 @@ class Source:
 
 
 def _zoo_source(spec: str) -> Source:
-    from frugalml._validate import zoo_fix
-    from frugalml.datasets._zoo import ZOO_DATASETS, load_zoo_dataset
+    from frugalml.datasets import load_dataset
 
-    name = spec[4:]
-    if name not in ZOO_DATASETS:
-        raise DataError("data", spec, "no such built-in dataset", zoo_fix(name, ZOO_DATASETS))
-    dataset = load_zoo_dataset(name)
+    dataset = load_dataset(spec)  # checks the name (with a suggestion) as every other data command does
     frame = dataset.frame
     roles = {"text_column": dataset.text_column, "label_column": dataset.label_column,
              "group_column": dataset.group_column, "split_column": "split" if "split" in frame.columns else None}
