@@ -177,6 +177,8 @@ def main() -> None:
     add("torch dynamic int8", [QuantizeDynamic(backend="torch")])
     add("inductor int8 (export + x86 quantizer + compile)", [QuantizeDynamic(backend="inductor")])
     add("onnx graph + int8 per-channel", [ExportOnnx(optimize="graph"), QuantizeDynamic(backend="onnxruntime")])
+    add("onnx graph + int8 per-channel, embedding tables float",
+        [ExportOnnx(optimize="graph"), QuantizeDynamic(backend="onnxruntime", embeddings=False)])
     add("onnx static int8 (QDQ, weight nodes)", [QuantizeStatic()], data=train)
     add("onnx static int8 (QDQ, all ops)", [QuantizeStatic(ops="all")], data=train)
     add("onnx transformer fusion", [ExportOnnx(optimize="transformer")])

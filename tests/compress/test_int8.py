@@ -76,6 +76,15 @@ def test_version_1_recipes_keep_8_bit_weights() -> None:
     assert Recipe.from_dict([{"technique": "quantize_static", "version": 2}]).steps[0].ops == "all"
     with pytest.raises(InvalidArgumentError, match="ops"):
         QuantizeStatic(ops="some")
+    # version 3 of quantize_dynamic added `embeddings`: recipes before it left embedding tables in float
+    assert old.steps[0].embeddings is False and new.steps[0].embeddings == "auto"
+    assert Recipe.from_dict([{"technique": "quantize_dynamic", "version": 2}]).steps[0].embeddings is False
+    assert Recipe.from_text(Recipe([QuantizeDynamic(backend="onnxruntime", embeddings=False)]).to_yaml()).steps[
+        0].embeddings is False
+    with pytest.raises(InvalidArgumentError, match="embeddings"):
+        QuantizeDynamic(embeddings="yes")
+    with pytest.raises(InvalidArgumentError, match="embeddings.*backend torch"):
+        QuantizeDynamic(backend="torch", embeddings=True)
 
 
 def worst_case() -> tuple:

@@ -40,6 +40,16 @@ def test_quantize_dynamic_keeps_accuracy(digits_mlp, test_split, backend: str) -
     assert q.format == ("onnx" if backend == "onnxruntime" else "torch")
     assert measure_fidelity(digits_mlp, q, x, y)["agreement"] >= 0.97
     assert len(_steps(q)[0]["changed"]) == 3
+    assert _steps(q)[0]["skipped"] == []  # every weight matrix quantized: none left in float
+    if backend == "onnxruntime":
+        # ONNX Runtime rewrites each Gemm as a MatMul before it matches the nodes it was asked for.
+        assert [n.op_type for n in _onnx_nodes(q)].count("MatMulInteger") == 3
+
+
+def _onnx_nodes(handle):
+    import onnx
+
+    return list(onnx.load(str(handle.onnx_path)).graph.node)
 
 
 def test_torch_dynamic_int8_uses_the_ranges_this_cpu_allows(digits_mlp, test_split) -> None:
@@ -122,6 +132,53 @@ def test_structured_pruning_shrinks_and_distillation_recovers(cnn, test_split) -
     assert after > before and after >= 0.9
 
 
+class _Recurrent(torch.nn.Module):
+    """A custom model with a GRU, whose width torch-pruning cannot change."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = torch.nn.Linear(16, 64)
+        self.gru = torch.nn.GRU(64, 32, batch_first=True)
+        self.head = torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.GELU(), torch.nn.Linear(32, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (batch, time, 16)
+        out, _ = self.gru(torch.relu(self.emb(x)))
+        return self.head(out[:, -1])
+
+
+def test_structured_pruning_keeps_and_lists_a_layer_it_cannot_follow() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(8, 10, 16)
+    model = load_model(_Recurrent(), example_inputs=x, task="classification")
+    pruned = compress(model, [PruneStructured(amount=0.5)])
+    # emb feeds the GRU: torch-pruning cannot follow its width, so it stays whole and is listed.
+    assert pruned.module.emb.out_features == 64 and pruned.module.gru.input_size == 64
+    assert pruned.module.head[0].out_features == 16 and pruned.module.head[2].in_features == 16
+    (step,) = _steps(pruned)
+    reasons = {s["layer"]: s["reason"] for s in step["skipped"]}
+    assert "gru (GRU)" in reasons["emb"] and "full width" in reasons["emb"]
+    assert "output layer" in reasons["head.2"]
+    assert step["changed"] == ["head.0", "head.2"]
+    assert pruned.predict(x.numpy()).shape == (8, 3)
+    assert model.module.head[0].out_features == 32  # the original is untouched
+
+
+@pytest.mark.parametrize(("step", "layer", "reason"), [
+    (QuantizeDynamic(), "gru", "GRU: dynamic INT8 covers Linear layers only"),
+    (QuantizeDynamic(backend="onnxruntime"), "/inner/gru/GRU", "GRU: not quantized by dynamic INT8"),
+    (LowRank(energy=0.9), "gru", "GRU: only Linear layers are factorized"),
+    (PruneMagnitude(amount=0.5), "gru", "GRU: magnitude pruning covers Linear and Conv1d / Conv2d layers"),
+    (PruneStructured(amount=0.5), "gru", "torch-pruning cannot resize a GRU"),
+])
+def test_a_layer_with_weights_a_technique_does_not_cover_is_listed(step, layer: str, reason: str) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(16, 10, 16)
+    out = compress(load_model(_Recurrent(), example_inputs=x, task="classification"), [step], data=x.numpy())
+    reasons = {s["layer"]: s["reason"] for s in _steps(out)[0]["skipped"]}
+    assert reasons[layer].startswith(reason)
+    assert not any(name.startswith(("emb", "/inner/emb")) and "dynamic INT8" in r for name, r in reasons.items())
+
+
 def test_lowrank_factorizes_what_saves_and_lists_the_rest(digits_mlp) -> None:
     low = compress(digits_mlp, [LowRank(energy=0.6)])
     (step,) = _steps(low)
@@ -153,6 +210,34 @@ def test_export_onnx_graph(cnn, test_split) -> None:
     exported = compress(cnn, [ExportOnnx()])
     assert exported.format == "onnx" and _steps(exported)[0]["metrics"]["optimize"] == "graph"
     np.testing.assert_allclose(exported.predict(x[:20]), cnn.predict(x[:20]), atol=1e-4)
+    # Its layers stay in operators the quantizers take (no FusedConv / FusedGemm), so INT8 after it
+    # covers every convolution and Gemm, statically and dynamically.
+    assert not any(n.op_type.startswith("Fused") for n in _onnx_nodes(exported))
+    static = compress(cnn, [ExportOnnx(), QuantizeStatic(samples=32)])
+    assert len(_steps(static)[1]["changed"]) == 4 and _steps(static)[1]["skipped"] == []
+    dynamic = compress(cnn, [ExportOnnx(), QuantizeDynamic(backend="onnxruntime")])
+    reasons = {s["layer"]: s["reason"] for s in _steps(dynamic)[1]["skipped"]}
+    assert len(_steps(dynamic)[1]["changed"]) == 2 and len(reasons) == 2  # the Gemms; the convolutions listed
+    assert all(r.startswith("Conv: not quantized by dynamic INT8") for r in reasons.values())
+
+
+@pytest.mark.parametrize("optimize", ["graph", "transformer"])
+def test_onnx_dynamic_int8_takes_the_embedding_tables(minilm, optimize: str) -> None:
+    texts = load_dataset("zoo:stdlib-docs", split="test").texts()[:64]
+    full = compress(minilm, [ExportOnnx(optimize=optimize), QuantizeDynamic(backend="onnxruntime")], data=texts,
+                    seq_len=32)
+    step = _steps(full)[1]
+    assert step["skipped"] == []  # every weight in INT8: MatMuls, the fused attention, the embedding tables
+    tables = [n for n in step["changed"] if "embeddings" in n or "EmbedLayerNormalization" in n]
+    assert len(tables) == (3 if optimize == "graph" else 1)
+    kept = compress(minilm, [ExportOnnx(optimize=optimize), QuantizeDynamic(backend="onnxruntime", embeddings=False)],
+                    data=texts, seq_len=32)
+    assert {s["layer"] for s in _steps(kept)[1]["skipped"]} == set(tables)
+    assert full.onnx_path.stat().st_size < 0.5 * kept.onnx_path.stat().st_size  # zoo:minilm: 23 MB against 59
+    reference = minilm.predict(texts, seq_len=32)
+    out = full.predict(texts, seq_len=32)
+    cos = np.sum(out * reference, axis=1) / np.linalg.norm(out, axis=1) / np.linalg.norm(reference, axis=1)
+    assert cos.mean() >= 0.98
 
 
 def test_static_quantization_of_an_optimized_transformer_graph(minilm, tmp_path, monkeypatch) -> None:
@@ -216,6 +301,8 @@ def test_attention_head_pruning_and_its_artifact(minilm, tmp_path) -> None:
     assert pruned.module.encoder.encoder.layer[0].intermediate.dense.out_features == 1536  # FFN untouched
     step = _steps(pruned)[0]
     assert set(step["structure"]["attention_heads"].values()) == {6} and len(step["structure"]["attention_heads"]) == 6
+    assert step["metrics"]["heads_after"] == step["structure"]["attention_heads"]
+    assert step["metrics"]["params_after"] < step["metrics"]["params_before"]
     out = pruned.predict(texts[:4], seq_len=16)
     assert out.shape == (4, 384) and np.isfinite(out).all()
     reloaded = load_model(save_model(pruned, tmp_path / "heads"))

@@ -22,6 +22,7 @@ from frugalml.compress._base import (
     check_names,
     register_handler,
 )
+from frugalml.compress._coverage import list_uncovered_layers
 from frugalml.compress.quantize import _with_module
 from frugalml.models import ModelHandle
 
@@ -92,6 +93,7 @@ def _lowrank(handle: ModelHandle, config: LowRank, ctx: CompressContext, record:
                               f"{sub.out_features}x{sub.in_features}")
             continue
         ranks[name] = rank
+    list_uncovered_layers(record, handle.module, (nn.Linear, nn.Conv1d, nn.Conv2d), "only Linear layers are factorized")
     apply_ranks(module, ranks)
     record.changed = list(ranks)
     record.structure = {"ranks": ranks}

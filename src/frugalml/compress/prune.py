@@ -30,6 +30,7 @@ from frugalml.compress._base import (
     handler_for,
     register_handler,
 )
+from frugalml.compress._coverage import list_uncovered_layers
 from frugalml.compress.quantize import _with_module
 from frugalml.errors import InvalidArgumentError
 from frugalml.models import ModelHandle
@@ -203,6 +204,8 @@ def _prune_magnitude(handle: ModelHandle, config: PruneMagnitude, ctx: CompressC
                 targets.append((name, sub))
         elif isinstance(sub, nn.Embedding):
             record.skip(name, "embeddings are lookups, not matrix products: pruning them saves no compute")
+    list_uncovered_layers(record, module, (*_PRUNABLE, nn.Embedding),
+                          "magnitude pruning covers Linear and Conv1d / Conv2d layers; left dense")
     if not targets:
         raise InvalidArgumentError("exclude", list(config.exclude), "leaves no Linear or Conv layer to prune",
                                    "Exclude fewer layers.")
@@ -284,25 +287,43 @@ def _prune_structured(handle: ModelHandle, config: PruneStructured, ctx: Compres
     chosen_modules = {id(s) for _, s in chosen}
     ignored = [s for _, s in linears if id(s) not in chosen_modules]
     before = layer_shapes(module)
-    try:
-        if heads:
-            # Whole heads only (prune_head_dims=False keeps each head's width); torch-pruning only visits
-            # a group whose channel ratio is positive, so the ratio is set too: it applies to nothing else,
-            # since the query / key / value projections are the only pruning roots.
-            pruner = tp.pruner.MagnitudePruner(module, example_inputs=example,
-                                               importance=tp.importance.MagnitudeImportance(p=2),
-                                               pruning_ratio=config.amount, ignored_layers=ignored,
-                                               global_pruning=False, num_heads=heads, prune_num_heads=True,
-                                               prune_head_dims=False, head_pruning_ratio=config.amount)
-        else:
-            pruner = tp.pruner.MagnitudePruner(module, example_inputs=example,
-                                               importance=tp.importance.MagnitudeImportance(p=2),
-                                               pruning_ratio=config.amount, ignored_layers=ignored,
-                                               global_pruning=False)
-        pruner.step()
-    except Exception as exc:  # noqa: BLE001 - tracing failures of custom models take many forms
-        raise InvalidArgumentError("model", handle.name, f"torch-pruning could not trace it ({type(exc).__name__}: "
-                                   f"{exc})", "Exclude the module named above, or use prune_magnitude.") from None
+    names = {id(sub): name for name, sub in module.named_modules()}
+    pristine = module
+    # torch-pruning fails on some graphs (a GRU, a custom layer with its own parameters): the layer whose
+    # width it was following is then kept at full width, listed as skipped, and the model traced again
+    # from an untouched copy; at most once per pruned layer.
+    for _ in range(len(linears) + 1):
+        module = copy.deepcopy(pristine)
+        remap = {id(a): b for a, b in zip(pristine.modules(), module.modules(), strict=True)}
+        try:
+            with warnings.catch_warnings():
+                # Its "unwrapped parameters" warning concerns modules it cannot resize: listed below instead.
+                warnings.simplefilter("ignore", UserWarning)
+                pruner = _structured_pruner(tp, module, example, config, [remap[id(s)] for s in ignored],
+                                            {remap[id(p)]: n for p, n in heads.items()})
+                pruner.step()
+            break
+        except Exception as exc:  # noqa: BLE001 - tracing failures of custom models take many forms
+            log.debug("torch-pruning failed on %s", handle.name, exc_info=True)
+            root = _failed_root(exc)
+            back = {id(b): a for a, b in zip(pristine.modules(), module.modules(), strict=True)}
+            original = back.get(id(root)) if root is not None else None
+            unsupported = [f"{name} ({kind})" for name, kind in _unsupported_modules(pristine)]
+            cannot = f"; modules it cannot resize: {', '.join(unsupported)}" if unsupported else ""
+            if original is None or original in ignored:
+                raise InvalidArgumentError(
+                    "model", handle.name, f"torch-pruning could not trace it ({type(exc).__name__}: {exc}){cannot}",
+                    "Add the layers feeding those modules to exclude, or use prune_magnitude.") from None
+            ignored.append(original)
+            record.skip(names[id(original)], f"torch-pruning cannot follow where its width goes{cannot}: "
+                                             "kept at full width")
+    else:  # pragma: no cover - every attempt adds a layer to ignored, so the model runs out of layers first
+        raise InvalidArgumentError("model", handle.name, "torch-pruning could not trace it",
+                                   "Use prune_magnitude for this model.")
+    for name, kind in _unsupported_modules(pristine):
+        record.skip(name, f"torch-pruning cannot resize a {kind}: unchanged")
+    heads = {remap[id(p)]: n for p, n in heads.items()}
+    attention = [(n, module.get_submodule(n)) for n, _ in attention]
     after = layer_shapes(module)
     record.changed = [n for n in after if before.get(n) != after[n]]
     record.structure = {"shapes": {n: after[n] for n in record.changed}}
@@ -313,9 +334,49 @@ def _prune_structured(handle: ModelHandle, config: PruneStructured, ctx: Compres
             counts[name] = int(attn.num_attention_heads)
         record.structure["attention_heads"] = counts
         record.metrics["heads_after"] = counts
-    params_before = sum(p.numel() for p in handle.module.parameters())
-    record.metrics = {"params_before": params_before, "params_after": sum(p.numel() for p in module.parameters())}
+    record.metrics["params_before"] = sum(p.numel() for p in handle.module.parameters())
+    record.metrics["params_after"] = sum(p.numel() for p in module.parameters())
     return _with_module(handle, module)
+
+
+def _structured_pruner(tp: Any, module: nn.Module, example: Any, config: PruneStructured,
+                       ignored: list[nn.Module], heads: dict[nn.Module, int]) -> Any:
+    """torch-pruning's magnitude pruner for one PruneStructured step (tracing happens here)."""
+    common = {"example_inputs": example, "importance": tp.importance.MagnitudeImportance(p=2),
+              "pruning_ratio": config.amount, "ignored_layers": ignored, "global_pruning": False}
+    if heads:
+        # Whole heads only (prune_head_dims=False keeps each head's width); torch-pruning only visits
+        # a group whose channel ratio is positive, so the ratio is set too: it applies to nothing else,
+        # since the query / key / value projections are the only pruning roots.
+        return tp.pruner.MagnitudePruner(module, **common, num_heads=heads, prune_num_heads=True,
+                                         prune_head_dims=False, head_pruning_ratio=config.amount)
+    return tp.pruner.MagnitudePruner(module, **common)
+
+
+def _failed_root(exc: BaseException) -> nn.Module | None:
+    """The layer torch-pruning was building a pruning group for when ``exc`` was raised, if any.
+
+    Read from the traceback (the ``module`` argument of ``DependencyGraph.get_pruning_group``): the
+    exception itself does not say which layer's dependencies could not be followed.
+    """
+    root = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "get_pruning_group":
+            candidate = tb.tb_frame.f_locals.get("module")
+            root = candidate if isinstance(candidate, nn.Module) else root
+        tb = tb.tb_next
+    return root
+
+
+def _unsupported_modules(module: nn.Module) -> list[tuple[str, str]]:
+    """(name, type) of the modules holding parameters of their own whose width torch-pruning cannot
+    change (a GRU, a custom layer)."""
+    from torch_pruning import ops
+
+    return [(name, type(sub).__name__) for name, sub in module.named_modules()
+            if name and any(True for _ in sub.parameters(recurse=False))
+            and ops.module2type(sub) == ops.OPTYPE.ELEMENTWISE]
 
 
 def _attention_modules(module: nn.Module) -> list[tuple[str, nn.Module]]:

@@ -61,8 +61,15 @@ def _graph_optimize(src: Path, dst: Path) -> Path:
     # EXTENDED, not ALL: ALL adds layout changes specific to this machine's CPU.
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     options.optimized_model_filepath = str(dst)
-    ort.InferenceSession(str(src), options, providers=["CPUExecutionProvider"])
+    # These fusions fold a Gemm, Conv or MatMul and what follows it into one com.microsoft operator
+    # (FusedGemm, FusedConv, FusedMatMul) that no quantizer of ONNX Runtime takes, so a quantize step
+    # after this one would leave those layers in float. Every session applies them again when it
+    # loads the model, so leaving them out of the file costs no speed.
+    ort.InferenceSession(str(src), options, providers=["CPUExecutionProvider"], disabled_optimizers=_UNQUANTIZABLE)
     return dst
+
+
+_UNQUANTIZABLE = ["GemmActivationFusion", "ConvActivationFusion", "ConvAddActivationFusion", "MatMulScaleFusion"]
 
 
 def _transformer_optimize(src: Path, dst: Path, handle: ModelHandle) -> Path:
