@@ -87,6 +87,18 @@ def test_bad_arguments(digits_mlp, kwargs: dict, name: str) -> None:
         profile(digits_mlp, **{**FAST, **kwargs})
 
 
+def test_profile_takes_the_items_themselves(digits_mlp, sqlite_url: str) -> None:
+    rows = torch.rand(5, 64)  # fewer rows than the batch: repeated to fill it
+    for data in (rows, rows.numpy(), rows.tolist()):
+        p = profile(digits_mlp, data=data, batch_sizes=[8], layers=False, store=sqlite_url, **FAST)
+        assert p.data == "5 given items" and p.latency_ms[8].n >= 10
+    assert open_store(sqlite_url).get_run(p.run_id).config["data"] == "5 given items"
+    with pytest.raises(InvalidArgumentError, match="data.*dict.*list of texts"):
+        profile(digits_mlp, data={"x": rows}, **FAST)
+    with pytest.raises(InvalidArgumentError, match="no rows"):
+        profile(digits_mlp, data=rows[:0], **FAST)
+
+
 def test_seq_len_beyond_the_model(minilm) -> None:
     with pytest.raises(InvalidArgumentError, match="seq_len.*256"):
         profile(minilm, seq_len=1000, **FAST)

@@ -220,7 +220,18 @@ def model_size(handle: ModelHandle) -> int:
     return len(save({k: v.clone() for k, v in state.items()}))
 
 
-def _items(handle: ModelHandle, data: str | Dataset | None, needed: int) -> tuple[Sequence[Any], str]:
+def _is_spec(data: Any) -> bool:
+    return isinstance(data, (str, Path, Dataset))
+
+
+def _data_label(data: Any) -> str | None:
+    """How the run records its data: the spec, or the count of items given directly."""
+    if data is None or _is_spec(data):
+        return None if data is None else str(getattr(data, "name", data))
+    return f"{len(data)} given items"
+
+
+def _items(handle: ModelHandle, data: Any, needed: int) -> tuple[Sequence[Any], str]:
     data = data if data is not None else handle.default_data
     if data is None:
         if handle.example_inputs is None:
@@ -228,10 +239,19 @@ def _items(handle: ModelHandle, data: str | Dataset | None, needed: int) -> tupl
                                        "Pass --data with inputs for it.")
         items: Any = handle.example_inputs
         name = "example inputs"
-    else:
+    elif _is_spec(data):
         dataset = load_dataset(data) if not isinstance(data, Dataset) else data
         name = dataset.name
         items = handle.items_of(dataset)
+    elif isinstance(data, (list, tuple, np.ndarray, torch.Tensor)):  # raw items, as compress() takes them
+        items = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else data
+        items = list(items) if isinstance(items, tuple) else items
+        if handle.input_spec.kind != "text" and isinstance(items, list):
+            items = np.asarray(items, dtype=np.float32)
+        name = _data_label(items) or ""
+    else:
+        raise InvalidArgumentError("data", type(data).__name__, "is not a dataset spec or a batch of items",
+                                   "Pass zoo:NAME, a path, a Dataset, a list of texts or an array of inputs.")
     if len(items) == 0:
         raise InvalidArgumentError("data", name, "holds no rows", "Pass a dataset with at least one row.")
     if len(items) < needed:  # repeat rows so the largest batch can be filled
@@ -243,7 +263,7 @@ def _items(handle: ModelHandle, data: str | Dataset | None, needed: int) -> tupl
 def profile(
     model: str | Path | torch.nn.Module | ModelHandle,
     *,
-    data: str | Dataset | None = None,
+    data: str | Path | Dataset | Sequence[Any] | np.ndarray | None = None,
     batch_sizes: Sequence[int] | str = (1, 8, 32),
     seq_len: int | None = None,
     device: str = "cpu",
@@ -263,7 +283,8 @@ def profile(
 
     Args:
         model: anything :func:`frugalml.load_model` takes, or a loaded handle.
-        data: inputs to run on (``zoo:NAME`` or a path); defaults to the model's own default data.
+        data: inputs to run on: ``zoo:NAME``, a path, a Dataset, or the items themselves (a list of
+            texts, an array or tensor of inputs); defaults to the model's own default data.
         batch_sizes: the batch sizes to measure, e.g. ``(1, 8, 32)`` or ``"1,8,32"``.
         seq_len: tokens per text item (padded / truncated); defaults to 128 for text models.
         device: ``cpu`` or ``cuda``. runtime: ``torch`` or ``onnxruntime``; by default ``torch`` for
@@ -297,7 +318,7 @@ def profile(
                                    "Drop --seq-len for tensor models.")
 
     run = _start_run(store, handle, locals_for_config=dict(
-        model=handle.name, data=str(data) if data is not None else None, batch_sizes=batches, seq_len=seq_len,
+        model=handle.name, data=_data_label(data), batch_sizes=batches, seq_len=seq_len,
         device=device, runtime=runtime, threads=threads, region=region, max_time_s=max_time_s, rel_ci=rel_ci))
     from frugalml.store import fail_on_error
 
