@@ -6,7 +6,9 @@ by default), tokenization included; and one text at a time for latency. Systems 
 same process, round-robin in alternating order, ``--repeats`` times; medians with min-max spread.
 
 Peers: sentence-transformers FP32 ``encode``; ONNX Runtime FP32 (the model exported, default
-session); ONNX Runtime ``quantize_dynamic`` with its defaults (the one-liner, per-tensor INT8).
+session); ONNX Runtime ``quantize_dynamic`` with its defaults (the one-liner, per-tensor INT8); and,
+where Hugging Face optimum is installed (it needs transformers < 4.58, so a separate environment),
+sentence-transformers' own ONNX backend in FP32 and with its dynamic INT8 export for this CPU.
 frugalml: each technique alone, and the combination. Fidelity to FP32 on 512 held-out sentences:
 mean and 1st-percentile cosine, top-10 retrieval agreement. Peak memory: each system loaded and run
 in a fresh process of its own (peak resident set, minus a process that only imports the libraries).
@@ -76,6 +78,10 @@ def child_peak_rss(how: str, path: str, texts_file: str) -> None:
     texts = json.loads(Path(texts_file).read_text())
     if how == "st":
         SentenceTransformer(path, device="cpu").encode(texts, batch_size=32)
+    elif how == "st-onnx":  # "DIR|FILE": sentence-transformers' ONNX backend on one of DIR's ONNX files
+        folder, file_name = path.split("|")
+        SentenceTransformer(folder, device="cpu", backend="onnx",
+                            model_kwargs={"file_name": file_name}).encode(texts, batch_size=32)
     elif how == "model":  # an artifact directory, or a bare .onnx file beside its tokenizer
         task = {"task": "embedding"} if path.endswith(".onnx") else {}
         load_model(path, **task).predict(texts, batch_size=32, bucket=True)
@@ -108,6 +114,41 @@ def peak_memory(systems: list[System], texts: list[str], work: Path) -> None:
     baseline = min(run("none", "") for _ in range(2))
     for s in systems:
         s.peak_rss_increase = run(*s.load) - baseline
+
+
+def st_onnx_peers(systems: list[System], source_dir: str, work: Path) -> list[dict[str, str]]:
+    """sentence-transformers' own ONNX backend, FP32 and with its dynamic INT8 export for this CPU
+    (``export_dynamic_quantized_onnx_model``), where Hugging Face optimum is installed. They export the
+    local model: no download. Returns the peers left out and why."""
+    import shutil
+
+    try:
+        from optimum.onnxruntime import ORTModelForFeatureExtraction  # noqa: F401
+    except ImportError as exc:
+        reason = (f"Hugging Face optimum is not installed ({exc}); it needs transformers < 4.58, so it runs from "
+                  "a separate environment: pip install 'optimum-onnx[onnxruntime]' 'transformers<4.58'")
+        return [{"system": "sentence-transformers ONNX backend (FP32 and quantized)", "reason": reason}]
+    from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
+
+    from frugalml.measure.devices import cpu_features
+
+    folder = work / "st-onnx"
+    shutil.copytree(source_dir, folder)
+    fp32 = SentenceTransformer(str(folder), device="cpu", backend="onnx")  # exports to ONNX here
+    fp32.save_pretrained(str(folder))
+    features = set(cpu_features())
+    config = ("avx512_vnni" if {"avx512_vnni", "avx512vnni"} & features else
+              "avx512" if "avx512f" in features else "arm64" if "asimd" in features else "avx2")
+    export_dynamic_quantized_onnx_model(fp32, config, str(folder))
+    # Named after its weight type: model_qint8_avx512.onnx, model_quint8_avx2.onnx, ...
+    (quantized,) = (folder / "onnx").glob(f"model_*_{config}.onnx")
+    for name, file_name, model in (("sentence-transformers ONNX backend", "onnx/model.onnx", fp32), (
+            f"sentence-transformers ONNX backend, quantized ({config} config)", f"onnx/{quantized.name}", None)):
+        model = model or SentenceTransformer(str(folder), device="cpu", backend="onnx",
+                                             model_kwargs={"file_name": file_name})
+        systems.append(System(name, "peer", lambda t, bs, m=model: m.encode(t, batch_size=bs, convert_to_numpy=True),
+                              (folder / file_name).stat().st_size, ("st-onnx", f"{folder}|{file_name}")))
+    return []
 
 
 def main() -> None:
@@ -157,6 +198,7 @@ def main() -> None:
     naive_handle = onnx_handle(base, naive, note="naive")
     systems.append(handle_system("ONNX Runtime quantize_dynamic (defaults)", "peer", naive_handle, naive.stat().st_size,
                                  naive))
+    skipped_peers = st_onnx_peers(systems, base.metadata["source_dir"], work)
 
     # ---- frugalml
     def add(name: str, recipe, data=None) -> None:
@@ -248,7 +290,7 @@ def main() -> None:
            "setup": {"repeats": args.repeats, "throughput_texts": len(bench_texts), "fidelity_texts": len(fidelity_texts),
                      "latency_texts": args.latency_items, "batching": "dynamic padding, sorted by length",
                      "distill_items": args.distill_items, "floor": {"mean_cosine": FLOOR_MEAN, "p1_cosine": FLOOR_P1}},
-           "results": rows, "summary": summary}
+           "results": rows, "peers_left_out": skipped_peers, "summary": summary}
     args.out.write_text(dumps(doc))
     print(f"wrote {args.out}")
 
