@@ -156,11 +156,33 @@ def test_structured_pruning_keeps_and_lists_a_layer_it_cannot_follow() -> None:
     assert pruned.module.head[0].out_features == 16 and pruned.module.head[2].in_features == 16
     (step,) = _steps(pruned)
     reasons = {s["layer"]: s["reason"] for s in step["skipped"]}
-    assert "gru (GRU)" in reasons["emb"] and "full width" in reasons["emb"]
+    assert "no pruning rule for gru (GRU)" in reasons["emb"] and "full width" in reasons["emb"]
     assert "output layer" in reasons["head.2"]
     assert step["changed"] == ["head.0", "head.2"]
     assert pruned.predict(x.numpy()).shape == (8, 3)
     assert model.module.head[0].out_features == 32  # the original is untouched
+
+
+class _Scaled(torch.nn.Module):
+    """A custom layer holding a bare parameter: torch-pruning resizes it with the layer before it."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.linspace(0.5, 1.5, width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale
+
+
+def test_structured_pruning_lists_only_the_custom_layers_it_left_alone() -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(8, 32), _Scaled(32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
+    x = torch.randn(16, 8)
+    pruned = compress(load_model(net, example_inputs=x, task="classification"), [PruneStructured(amount=0.5)])
+    assert pruned.module[0].out_features == 16 and pruned.module[1].scale.shape == (16,)  # resized together
+    (step,) = _steps(pruned)
+    assert [s["layer"] for s in step["skipped"]] == ["3"]  # the output layer only; "1" was resized, not listed
+    assert pruned.predict(x.numpy()).shape == (16, 2)
 
 
 @pytest.mark.parametrize(("step", "layer", "reason"), [
@@ -168,7 +190,7 @@ def test_structured_pruning_keeps_and_lists_a_layer_it_cannot_follow() -> None:
     (QuantizeDynamic(backend="onnxruntime"), "/inner/gru/GRU", "GRU: not quantized by dynamic INT8"),
     (LowRank(energy=0.9), "gru", "GRU: only Linear layers are factorized"),
     (PruneMagnitude(amount=0.5), "gru", "GRU: magnitude pruning covers Linear and Conv1d / Conv2d layers"),
-    (PruneStructured(amount=0.5), "gru", "torch-pruning cannot resize a GRU"),
+    (PruneStructured(amount=0.5), "gru", "torch-pruning has no pruning rule for a GRU: unchanged"),
 ])
 def test_a_layer_with_weights_a_technique_does_not_cover_is_listed(step, layer: str, reason: str) -> None:
     torch.manual_seed(0)

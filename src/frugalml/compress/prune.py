@@ -291,8 +291,8 @@ def _prune_structured(handle: ModelHandle, config: PruneStructured, ctx: Compres
     pristine = module
     # torch-pruning fails on some graphs (a GRU, a custom layer with its own parameters): the layer whose
     # width it was following is then kept at full width, listed as skipped, and the model traced again
-    # from an untouched copy; at most once per pruned layer.
-    for _ in range(len(linears) + 1):
+    # from an untouched copy; at most once per layer.
+    for _ in range(sum(1 for _ in pristine.modules()) + 1):
         module = copy.deepcopy(pristine)
         remap = {id(a): b for a, b in zip(pristine.modules(), module.modules(), strict=True)}
         try:
@@ -309,7 +309,7 @@ def _prune_structured(handle: ModelHandle, config: PruneStructured, ctx: Compres
             back = {id(b): a for a, b in zip(pristine.modules(), module.modules(), strict=True)}
             original = back.get(id(root)) if root is not None else None
             unsupported = [f"{name} ({kind})" for name, kind in _unsupported_modules(pristine)]
-            cannot = f"; modules it cannot resize: {', '.join(unsupported)}" if unsupported else ""
+            cannot = f"; it has no pruning rule for {', '.join(unsupported)}" if unsupported else ""
             if original is None or original in ignored:
                 raise InvalidArgumentError(
                     "model", handle.name, f"torch-pruning could not trace it ({type(exc).__name__}: {exc}){cannot}",
@@ -317,11 +317,14 @@ def _prune_structured(handle: ModelHandle, config: PruneStructured, ctx: Compres
             ignored.append(original)
             record.skip(names[id(original)], f"torch-pruning cannot follow where its width goes{cannot}: "
                                              "kept at full width")
-    else:  # pragma: no cover - every attempt adds a layer to ignored, so the model runs out of layers first
+    else:  # pragma: no cover - every failed attempt adds a layer to ignored, so the layers run out first
         raise InvalidArgumentError("model", handle.name, "torch-pruning could not trace it",
                                    "Use prune_magnitude for this model.")
     for name, kind in _unsupported_modules(pristine):
-        record.skip(name, f"torch-pruning cannot resize a {kind}: unchanged")
+        # A module holding bare parameters may still be resized (torch-pruning cuts their last
+        # dimension); only the ones left as they were are listed.
+        if _own_shapes(pristine, name) == _own_shapes(module, name):
+            record.skip(name, f"torch-pruning has no pruning rule for a {kind}: unchanged")
     heads = {remap[id(p)]: n for p, n in heads.items()}
     attention = [(n, module.get_submodule(n)) for n, _ in attention]
     after = layer_shapes(module)
@@ -367,6 +370,10 @@ def _failed_root(exc: BaseException) -> nn.Module | None:
             root = candidate if isinstance(candidate, nn.Module) else root
         tb = tb.tb_next
     return root
+
+
+def _own_shapes(module: nn.Module, name: str) -> list[tuple[int, ...]]:
+    return [tuple(p.shape) for p in module.get_submodule(name).parameters(recurse=False)]
 
 
 def _unsupported_modules(module: nn.Module) -> list[tuple[str, str]]:
