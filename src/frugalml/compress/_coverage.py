@@ -11,12 +11,13 @@ initializer of two or more dimensions directly, not through a DequantizeLinear.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
 from frugalml.compress._base import StepRecord
 
-__all__ = ["list_uncovered_nodes", "list_uncovered_layers"]
+__all__ = ["float_weights", "list_uncovered_layers", "list_uncovered_nodes"]
 
 
 def _kind(sub: nn.Module) -> str:
@@ -42,14 +43,21 @@ def list_uncovered_layers(record: StepRecord, module: nn.Module, covered: tuple[
             record.skip(name, f"{_kind(sub)}: {scope}" + (f" ({hint})" if hint else ""))
 
 
+def float_weights(model: Any) -> set[str]:
+    """Names of the float initializers of two or more dimensions of an ONNX model: its weight matrices."""
+    import onnx
+
+    floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE)
+    return {i.name for i in model.graph.initializer if i.data_type in floats and len(i.dims) >= 2}
+
+
 def list_uncovered_nodes(record: StepRecord, path: Path, scope: str, *, hints: dict[str, str] | None = None) -> None:
     """Record each node of the ONNX model at ``path`` that still reads float weights directly;
     ``hints`` adds advice per operator type ("Conv": "quantize_static covers convolutions")."""
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
-    floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE)
-    weights = {i.name for i in model.graph.initializer if i.data_type in floats and len(i.dims) >= 2}
+    weights = float_weights(model)
     listed = {s["layer"] for s in record.skipped}
     for index, node in enumerate(model.graph.node):
         name = node.name or f"{node.op_type}_{index}"

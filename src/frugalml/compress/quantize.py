@@ -32,7 +32,7 @@ from frugalml.compress._base import (
     check_names,
     register_handler,
 )
-from frugalml.compress._coverage import list_uncovered_layers, list_uncovered_nodes
+from frugalml.compress._coverage import float_weights, list_uncovered_layers, list_uncovered_nodes
 from frugalml.compress._fidelity import fidelity, reference_outputs
 from frugalml.compress._int8 import Int8Bits, check_weight_bits, int8_bits
 from frugalml.errors import InvalidArgumentError
@@ -286,7 +286,7 @@ def _onnx_dynamic_nodes(path: Path, *, embeddings: bool) -> list[str]:
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
-    weights = {init.name for init in model.graph.initializer if len(init.dims) >= 2}
+    weights = float_weights(model)
     slots = {"MatMul": 1, "Gemm": 1, "Attention": 1}
     if embeddings:
         slots.update({"Gather": 0, "EmbedLayerNormalization": 2})
