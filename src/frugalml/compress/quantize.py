@@ -279,29 +279,32 @@ def _onnx_weight_nodes(path: Path, *, conv: bool = False) -> list[str]:
             and n.input[1] in weights]
 
 
-def _onnx_dynamic_nodes(path: Path, *, embeddings: bool) -> list[str]:
-    """The nodes ONNX Runtime's dynamic INT8 takes that hold weights: MatMul / Gemm, the fused
-    Attention of its transformer optimizer (QAttention), and with ``embeddings`` the lookups into
-    embedding tables (Gather; EmbedLayerNormalization, which reads its tables as inputs 2-4)."""
+# Where each operator ONNX Runtime's dynamic INT8 takes reads its weights; the last two look up
+# embedding tables (EmbedLayerNormalization reads its tables as inputs 2-4).
+_DYNAMIC_SLOTS = {"MatMul": 1, "Gemm": 1, "Attention": 1, "Gather": 0, "EmbedLayerNormalization": 2}
+_TABLE_OPS = ("Gather", "EmbedLayerNormalization")
+
+
+def _onnx_dynamic_nodes(path: Path) -> dict[str, str]:
+    """Name -> operator type of the nodes ONNX Runtime's dynamic INT8 takes that hold weights: MatMul /
+    Gemm, the fused Attention of its transformer optimizer (QAttention), and the lookups into
+    embedding tables (see ``_TABLE_OPS``), in graph order."""
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
     weights = float_weights(model)
-    slots = {"MatMul": 1, "Gemm": 1, "Attention": 1}
-    if embeddings:
-        slots.update({"Gather": 0, "EmbedLayerNormalization": 2})
-    return [n.name for n in model.graph.node if n.op_type in slots and len(n.input) > slots[n.op_type]
-            and n.input[slots[n.op_type]] in weights]
+    return {n.name: n.op_type for n in model.graph.node if n.op_type in _DYNAMIC_SLOTS
+            and len(n.input) > _DYNAMIC_SLOTS[n.op_type] and n.input[_DYNAMIC_SLOTS[n.op_type]] in weights}
 
 
-def _ort_dynamic(src: Path, dst: Path, nodes: list[str], per_channel: bool, bits: Int8Bits) -> Path:
+def _ort_dynamic(src: Path, dst: Path, nodes: list[str], kinds: dict[str, str], per_channel: bool,
+                 bits: Int8Bits) -> Path:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # ONNX Runtime's dynamic quantizer first rewrites each Gemm as MatMul + Add, naming the MatMul
     # "<gemm>_MatMul", and only then matches nodes_to_quantize: under its own name a Gemm would be
-    # left in float (onnxruntime issue 19503), so both names are passed.
-    kinds = {n.name: n.op_type for n in onnx.load(str(src), load_external_data=False).graph.node}
+    # left in float (onnxruntime issue 19503), so both names are passed. ``kinds``: name -> op type.
     names = nodes + [f"{n}_MatMul" for n in nodes if kinds.get(n) == "Gemm"]
     ops = sorted({kinds[n] for n in nodes if n in kinds} | {"MatMul"})
     # Fused ops from ONNX Runtime's optimizer are in another domain, so shape inference leaves their
@@ -352,14 +355,16 @@ def _quantize_dynamic(handle: ModelHandle, config: QuantizeDynamic, ctx: Compres
                 return new
     else:
         src = ensure_onnx(handle, ctx, "dynamic-src")
-        candidates = _selected(_onnx_dynamic_nodes(src, embeddings=config.embeddings is not False),
-                               config.include, config.exclude)
+        kinds = _onnx_dynamic_nodes(src)
+        tables = [n for n, op in kinds.items() if op in _TABLE_OPS]
+        quantizable = [n for n in kinds if config.embeddings is not False or n not in tables]
+        candidates = _selected(quantizable, config.include, config.exclude)
         counter = {"n": 0}
 
         def build(names: list[str]) -> ModelHandle:
             counter["n"] += 1
-            dst = _ort_dynamic(src, Path(ctx.workdir) / f"dynamic-{counter['n']}.onnx", names, config.per_channel,
-                               bits)
+            dst = _ort_dynamic(src, Path(ctx.workdir) / f"dynamic-{counter['n']}.onnx", names, kinds,
+                               config.per_channel, bits)
             return onnx_handle(handle, dst, note="onnxruntime dynamic int8")
 
     if not candidates:
@@ -374,8 +379,7 @@ def _quantize_dynamic(handle: ModelHandle, config: QuantizeDynamic, ctx: Compres
     record.changed = [n for n in candidates if n not in kept]
     if config.backend == "onnxruntime":
         if config.embeddings is False:
-            tables = set(_onnx_dynamic_nodes(src, embeddings=True)) - set(_onnx_dynamic_nodes(src, embeddings=False))
-            for name in sorted(tables):
+            for name in tables:
                 record.skip(name, "embedding table kept in float (embeddings: false)")
         list_uncovered_nodes(record, result.onnx_path, "not quantized by dynamic INT8; stays float",
                              hints={"Conv": "quantize_static covers convolutions"})
