@@ -403,3 +403,23 @@ def test_torch_compile_step_and_its_artifact(digits_mlp, test_split, tmp_path) -
     assert hasattr(reloaded.module, "_orig_mod")  # compiled again on load
     with pytest.raises(InvalidArgumentError, match="mode"):
         Compile(mode="fastest")
+
+
+def test_onnxruntime_quantizer_logs_stay_out_of_the_root_logger(caplog) -> None:
+    import logging
+
+    torch.manual_seed(0)
+    # A LayerNorm scale under per-channel static INT8 makes ONNX Runtime log "Axis 1 is out-of-range"
+    # through the root logger; pre-processing advice comes the same way.
+    net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.LayerNorm(16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    x = torch.randn(32, 8)
+    caplog.set_level(logging.DEBUG)
+    out = compress(load_model(net, example_inputs=x, task="classification"),
+                   [QuantizeStatic(per_channel=True)], data=x.numpy())
+    assert out.onnx_path is not None
+    from_ort = [r for r in caplog.records if r.name == "root" and "onnxruntime" in r.pathname]
+    assert not from_ort
+    assert any(r.name == "frugalml.compress.quantize" and r.getMessage().startswith("onnxruntime.quantization: ")
+               for r in caplog.records)
+    logging.getLogger().warning("a user's own message")  # the filter is gone afterwards
+    assert caplog.records[-1].getMessage() == "a user's own message"

@@ -188,3 +188,22 @@ def test_minilm_from_a_half_precision_copy(minilm, tmp_path: Path, monkeypatch) 
     monkeypatch.setenv("FRUGAL_MINILM_DIR", str(tmp_path))
     with pytest.raises(ModelLoadError, match="FRUGAL_MINILM_DIR"):
         load_model("zoo:minilm")
+
+
+def test_weights_digest_names_the_weights(tmp_path: Path) -> None:
+    from frugalml.models import weights_digest
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    first = weights_digest(load_model(module, example_inputs=torch.randn(2, 4)))
+    clone = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    clone.load_state_dict(module.state_dict())
+    assert weights_digest(load_model(clone, example_inputs=torch.randn(2, 4))) == first  # same weights
+    with torch.no_grad():
+        clone[2].bias[1] += 1e-6
+    assert weights_digest(load_model(clone, example_inputs=torch.randn(2, 4))) != first
+    bf16 = weights_digest(load_model(module.to(torch.bfloat16), example_inputs=torch.randn(2, 4)))
+    assert bf16 not in (first, None)  # a dtype numpy lacks is hashed too
+    # A model read from files is named by its files.
+    onnx = load_model("zoo:digits-mlp").export_onnx(tmp_path / "m.onnx")
+    assert weights_digest(load_model(onnx)) == weights_digest(load_model(onnx))

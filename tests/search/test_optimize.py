@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 import frugalml
 from frugalml.config import config_from_dict
@@ -188,3 +189,89 @@ def test_cloud_gpu_search_on_cuda(sqlite_url: str) -> None:
     result = optimize(cfg)
     assert result.candidates and result.context == "cloud-gpu"
     assert result.objectives[1].startswith("throughput") and result.maximize == [True, True]
+
+
+class _UsersNet(torch.nn.Module):
+    """A model frugalml has no code for: searched from the object, saved as ONNX."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp = torch.nn.Linear(64, 64)
+        self.norm = torch.nn.LayerNorm(64)
+        self.out = torch.nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.relu(self.norm(self.inp(x))))
+
+
+def _trained_net() -> _UsersNet:
+    from frugalml.datasets import load_dataset
+
+    train = load_dataset("zoo:digits", split="train")
+    x, y = torch.tensor(train.features()), torch.tensor(train.labels())
+    torch.manual_seed(0)
+    net = _UsersNet()
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    for _ in range(10):
+        for i in range(0, len(x), 64):
+            loss = torch.nn.functional.cross_entropy(net(x[i:i + 64]), y[i:i + 64])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return net.eval()
+
+
+def test_search_of_a_users_module_passed_as_an_object(tmp_path: Path, sqlite_url: str) -> None:
+    net = _trained_net()
+    cfg = config_from_dict({"task": "classification", "data": "zoo:digits", "store": sqlite_url,
+                            "budgets": {"quality_drop": 0.03},
+                            "search": {"trials": 4, "latency_max_s": 0.3, "techniques": ["quantize", "lowrank"]}})
+    result = optimize(cfg, model=net, example_inputs=torch.randn(8, 64), out_dir=tmp_path / "out")
+    label = result.config["model"]
+    assert label.startswith("object:_UsersNet@") and len(label.rsplit("@", 1)[1]) == 12
+    assert result.reference["overall"][result.objectives[0]]["value"] > 0.8  # the object itself was evaluated
+    # Every candidate runs as ONNX, the form its artifact can take.
+    assert all("export_onnx" in c["recipe_text"] or "quantize_static" in c["recipe_text"] for c in result.candidates)
+    assert result.ok and result.verdict is not None and result.verdict.passed
+    saved = json.loads((tmp_path / "out" / "model" / "manifest.json").read_text())
+    assert saved["format"] == "onnx" and saved["source"]["sha256"].startswith(label.rsplit("@", 1)[1])
+    store = frugalml.open_store(sqlite_url)
+    assert store.list_runs(kind="optimize")[0].name == label
+
+    again = optimize(cfg, model=net, example_inputs=torch.randn(8, 64))  # the same weights: the same study
+    assert again.study == result.study and again.resumed_trials == 4
+    with torch.no_grad():
+        net.out.weight[0, 0] += 1.0
+    assert optimize(cfg, model=net, example_inputs=torch.randn(8, 64), trials=1).study != result.study
+
+
+def test_a_model_object_is_checked(sqlite_url: str) -> None:
+    net = _UsersNet()
+    cfg = config_from_dict({"data": "zoo:digits", "store": sqlite_url, "search": {"trials": 1}})
+    with pytest.raises(InvalidArgumentError, match="executor.*exists only in this process"):
+        optimize(cfg, model=net, example_inputs=torch.randn(4, 64), executor="ray")
+    with pytest.raises(InvalidArgumentError, match="cloud-gpu search runs PyTorch"):
+        optimize(config_from_dict({**cfg.to_dict(), "context": "cloud-gpu"}), model=net,
+                 example_inputs=torch.randn(4, 64))
+    with pytest.raises(InvalidArgumentError, match="model='str'.*ModelHandle or a torch.nn.Module"):
+        optimize(cfg, model="zoo:digits-mlp")
+    with pytest.raises(InvalidArgumentError, match="example_inputs.*only for a torch.nn.Module"):
+        optimize(cfg, model=frugalml.load_model("zoo:digits-mlp"), example_inputs=torch.randn(4, 64))
+    with pytest.raises(InvalidArgumentError, match="example_inputs.*Pass model="):
+        optimize(cfg, example_inputs=torch.randn(4, 64))
+    with pytest.raises(InvalidArgumentError, match="example_inputs"):
+        optimize(cfg, model=net)  # a module needs a batch of its inputs
+    assert not frugalml.open_store(sqlite_url).list_runs(kind="optimize")  # nothing started
+
+
+@pytest.mark.slow
+def test_the_own_model_example_runs(tmp_path: Path, sqlite_url: str, monkeypatch) -> None:
+    import importlib.util
+
+    monkeypatch.setenv("FRUGAL_STORE", sqlite_url)
+    path = Path(__file__).parents[2] / "examples" / "own_model_search.py"
+    spec = importlib.util.spec_from_file_location("own_model_search", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    assert example.main(str(tmp_path / "out")) == 0
+    assert json.loads((tmp_path / "out" / "model" / "manifest.json").read_text())["format"] == "onnx"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from optuna.trial import FixedTrial
 
 from frugalml.compress import CastPrecision, Compile, Distill, DropLayers, QuantizeWeights, Sparsify24
@@ -100,3 +101,39 @@ def test_compiled_int8_is_offered_on_x86_cpus_with_vnni(minilm, monkeypatch, x86
     if not offered:
         candidate = suggest(FixedTrial(eager), minilm, edge, ALL, distill_items=64)
         assert list(candidate.recipe) == [QuantizeDynamic(backend="torch", keep_fp32="auto")]
+
+
+class _OwnNet(torch.nn.Module):
+    """A user's module: frugalml cannot rebuild it from safetensors, so it is searched as ONNX."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp = torch.nn.Linear(64, 32)
+        self.out = torch.nn.Linear(32, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.relu(self.inp(x)))
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_module_saved_as_onnx_is_searched_as_onnx(monkeypatch, native: bool) -> None:
+    import frugalml.search.space as space
+    from frugalml import load_model
+    from frugalml.compress import ExportOnnx, QuantizeDynamic, QuantizeStatic
+
+    monkeypatch.setattr(space, "native_bf16_cpu", lambda: native)
+    monkeypatch.setattr(space, "compiled_int8_offered", lambda: True)
+    handle = load_model(_OwnNet(), example_inputs=torch.randn(4, 64))
+    assert space.onnx_only(handle) and not space.onnx_only(load_model("zoo:digits-mlp"))
+    edge = get_context("edge-cpu")
+    families = ALL | {"lowrank"}
+    screens = screening_params(handle, edge, families)
+    assert len(screens) >= 5 and not any("runtime" in p or p.get("quantize") == "bf16" for p in screens)
+    for params in screens:
+        candidate = suggest(FixedTrial(params), handle, edge, families, distill_items=64)
+        steps = list(candidate.recipe)
+        # Every recipe, the "unchanged" one too, ends as ONNX: what is measured is what is saved.
+        assert isinstance(steps[-1], (ExportOnnx, QuantizeStatic)) or (
+            isinstance(steps[-1], QuantizeDynamic) and steps[-1].backend == "onnxruntime")
+        assert not any(isinstance(s, CastPrecision) for s in steps)
+        assert not any(c.startswith("runtime=") for c in candidate.components)

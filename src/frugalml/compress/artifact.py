@@ -99,6 +99,16 @@ def _decrypt(data: bytes, key: bytes, name: str) -> bytes:
 
 
 # ----------------------------------------------------------------------------- saving
+def rebuildable(module: torch.nn.Module) -> bool:
+    """Whether an artifact can hold ``module`` as safetensors: its architecture can be rebuilt without
+    its code (a Hugging Face model, a zoo architecture). Any other module is saved as ONNX."""
+    try:
+        _architecture(module)
+    except InvalidArgumentError:
+        return False
+    return True
+
+
 def _architecture(module: torch.nn.Module) -> tuple[str, torch.nn.Module | None]:
     if isinstance(module, SentenceEncoder):
         return "sentence-encoder", module.encoder
@@ -224,16 +234,9 @@ def _write(handle: ModelHandle, folder: Path, metrics: dict[str, Any], key: byte
 
 
 def _source_digest(handle: ModelHandle) -> str | None:
-    source = handle.metadata.get("_source_handle", handle)
-    files = [Path(f) for f in source.weight_files if Path(f).is_file()]
-    if not files:
-        return None
-    import hashlib
+    from frugalml.models import weights_digest
 
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(sha256_file(f).encode())
-    return digest.hexdigest()
+    return weights_digest(handle.metadata.get("_source_handle", handle))
 
 
 # ----------------------------------------------------------------------------- loading

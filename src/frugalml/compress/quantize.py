@@ -297,6 +297,28 @@ def _onnx_dynamic_nodes(path: Path) -> dict[str, str]:
             and len(n.input) > _DYNAMIC_SLOTS[n.op_type] and n.input[_DYNAMIC_SLOTS[n.op_type]] in weights}
 
 
+class _OrtRootLogs(logging.Filter):
+    """ONNX Runtime's quantization tools log through the root logger (``logging.warning(...)``: advice
+    to pre-process, "Axis 1 is out-of-range for weight ..." for a LayerNorm scale under per-channel
+    INT8). In a user's program these land among their own logs as if from their code; while one of
+    those tools runs they go to this module's logger at DEBUG instead. Records from elsewhere pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "onnxruntime" not in Path(record.pathname).parts:
+            return True
+        log.debug("onnxruntime.quantization: %s", record.getMessage())
+        return False
+
+
+class _quiet_ort_root:  # noqa: N801 - used as a context manager, like contextlib's
+    def __enter__(self) -> None:
+        self.filter = _OrtRootLogs()
+        logging.getLogger().addFilter(self.filter)
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger().removeFilter(self.filter)
+
+
 def _ort_dynamic(src: Path, dst: Path, nodes: list[str], kinds: dict[str, str], per_channel: bool,
                  bits: Int8Bits) -> Path:
     import onnx
@@ -309,10 +331,11 @@ def _ort_dynamic(src: Path, dst: Path, nodes: list[str], kinds: dict[str, str], 
     ops = sorted({kinds[n] for n in nodes if n in kinds} | {"MatMul"})
     # Fused ops from ONNX Runtime's optimizer are in another domain, so shape inference leaves their
     # outputs untyped; they are float tensors. reduce_range: 7-bit weights.
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel,
-                     reduce_range=bits.weights == 7,
-                     nodes_to_quantize=names, op_types_to_quantize=ops,
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    with _quiet_ort_root():
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel,
+                         reduce_range=bits.weights == 7,
+                         nodes_to_quantize=names, op_types_to_quantize=ops,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     return dst
 
 
@@ -473,7 +496,8 @@ def _with_shapes(src: Path, dst: Path) -> Path:
     """
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    quant_pre_process(str(src), str(dst), skip_optimization=True, auto_merge=True, guess_output_rank=True)
+    with _quiet_ort_root():
+        quant_pre_process(str(src), str(dst), skip_optimization=True, auto_merge=True, guess_output_rank=True)
     return dst
 
 
@@ -513,7 +537,7 @@ def _quantize_static(handle: ModelHandle, config: QuantizeStatic, ctx: CompressC
     ctx.progress(f"calibrating ({config.calibration}, {len(items)} items)")
     import warnings
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _quiet_ort_root():
         # A constant activation (range 0) makes ONNX Runtime divide by a zero scale in numpy; it handles
         # the result itself, and the fidelity check reports any damage.
         warnings.simplefilter("ignore", RuntimeWarning)

@@ -7,6 +7,7 @@ from frugalml.models._handle import (
     InputSpec,
     ModelHandle,
     Runner,
+    weights_digest,
 )
 from frugalml.models._load import load_model
 from frugalml.models._safety import sha256_file
@@ -27,4 +28,5 @@ __all__ = [
     "SequenceClassifier",
     "load_model",
     "sha256_file",
+    "weights_digest",
 ]

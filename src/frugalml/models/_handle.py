@@ -32,7 +32,8 @@ import torch
 from frugalml._validate import check_choice, check_device, check_positive_int
 from frugalml.errors import InvalidArgumentError, MeasurementError
 
-__all__ = ["FORMATS", "RUNTIMES", "TASKS", "Format", "InputSpec", "ModelHandle", "Runner", "Task", "call_module"]
+__all__ = ["FORMATS", "RUNTIMES", "TASKS", "Format", "InputSpec", "ModelHandle", "Runner", "Task", "call_module",
+           "weights_digest"]
 
 log = logging.getLogger(__name__)
 
@@ -400,3 +401,31 @@ class OnnxRunner:
 
     def to_numpy(self, outputs: np.ndarray) -> np.ndarray:
         return np.asarray(outputs, dtype=np.float32)
+
+
+def weights_digest(handle: ModelHandle) -> str | None:
+    """A sha256 that names a model's weights: over its weight files (their sha256 in order), or, for a
+    model that exists only in memory (an ``nn.Module`` passed in), over every tensor of its state dict
+    (name, dtype, shape and bytes). ``None`` when there is neither."""
+    import hashlib
+
+    from frugalml.models._safety import sha256_file
+
+    digest = hashlib.sha256()
+    files = [Path(f) for f in handle.weight_files if Path(f).is_file()]
+    if files:
+        for f in files:
+            digest.update(sha256_file(f).encode())
+        return digest.hexdigest()
+    if handle.module is None:
+        return None
+    for name, tensor in handle.module.state_dict().items():
+        if not isinstance(tensor, torch.Tensor):  # extra state of a custom module: not weights
+            continue
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        # Bytes through a uint8 view: numpy has no bfloat16, and a quantized tensor has no plain view.
+        if t.is_quantized:
+            t = t.int_repr()
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()

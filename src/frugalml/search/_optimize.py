@@ -141,10 +141,10 @@ def study_name_for(config: FrugalConfig) -> str:
 class _TrialRunner:
     """Everything a trial needs, built once per process (the driver, or each Ray worker)."""
 
-    def __init__(self, config: FrugalConfig) -> None:
+    def __init__(self, config: FrugalConfig, baseline: ModelHandle | None = None) -> None:
         self.config = config
         self.context = get_context(config.context)
-        self.baseline: ModelHandle = load_model(config.model)
+        self.baseline: ModelHandle = baseline if baseline is not None else load_model(config.model)
         if config.task is not None:
             self.baseline.task = config.task
         self.evaluator: Evaluator = evaluator_for(config, self.baseline)
@@ -178,11 +178,13 @@ class _TrialRunner:
 _RUNNERS: dict[str, _TrialRunner] = {}
 
 
-def _runner_for(config: FrugalConfig) -> _TrialRunner:
+def _runner_for(config: FrugalConfig, baseline: ModelHandle | None = None) -> _TrialRunner:
+    """The runner of ``config``, built once per process; ``baseline`` is the model object passed to
+    :func:`optimize` (its label in ``config.model`` names its weights, so the key stays unique)."""
     key = json.dumps(config.to_dict(), sort_keys=True)
-    if key not in _RUNNERS:
+    if key not in _RUNNERS or (baseline is not None and _RUNNERS[key].baseline is not baseline):
         _RUNNERS.clear()
-        _RUNNERS[key] = _TrialRunner(config)
+        _RUNNERS[key] = _TrialRunner(config, baseline)
     return _RUNNERS[key]
 
 
@@ -343,9 +345,54 @@ def _closest(candidates: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, l
     return best, [r["budget"] for r in best["checks"] if not r["passed"]]
 
 
+OBJECT_PREFIX = "object:"  # config.model of a search whose model was passed as an object
+
+
+def _model_object(model: Any, example_inputs: Any, config: FrugalConfig) -> tuple[ModelHandle, FrugalConfig]:
+    """The handle of a model passed to :func:`optimize` as an object, and the configuration that
+    names it: ``object:NAME@DIGEST`` (the sha256 of its weights, first 12 digits), so the store, the
+    report and the study name say which model was searched, and re-running with the same weights
+    resumes the same study."""
+    import torch
+
+    from frugalml.config import config_from_dict
+    from frugalml.models import weights_digest
+    from frugalml.search.space import onnx_only
+
+    if isinstance(model, ModelHandle):
+        if example_inputs is not None:
+            raise InvalidArgumentError("example_inputs", "given", "is only for a torch.nn.Module; a ModelHandle "
+                                       "has its own", "Drop example_inputs, or pass the nn.Module itself.")
+        handle = model
+    elif isinstance(model, torch.nn.Module):
+        handle = load_model(model, example_inputs=example_inputs, task=config.task)
+    else:
+        raise InvalidArgumentError("model", type(model).__name__, "must be a ModelHandle or a torch.nn.Module",
+                                   "Pass load_model(...)'s handle or your module (with example_inputs), or name "
+                                   "the model in the configuration (model: zoo:NAME or a path).")
+    if config.search.executor == "ray":
+        raise InvalidArgumentError("executor", "ray", "Ray workers load the model from the configuration, and a "
+                                   "model passed as an object exists only in this process",
+                                   "Use executor='local', or save the model (an ONNX file or a model directory) "
+                                   "and name its path as model: in the configuration.")
+    if get_context(config.context).device == "cuda" and onnx_only(handle):
+        raise InvalidArgumentError("model", type(handle.module).__name__,
+                                   "cannot be rebuilt from safetensors without its code, so its compressed "
+                                   "versions are saved as ONNX, and the cloud-gpu search runs PyTorch",
+                                   "Search it in a cpu context (edge-cpu, mobile, tinyml), or save it as a "
+                                   "Hugging Face model directory.")
+    digest = weights_digest(handle)
+    label = f"{OBJECT_PREFIX}{handle.name}@{digest[:12] if digest else 'unhashed'}"
+    raw = config.to_dict()
+    raw["model"] = label
+    return handle, config_from_dict(raw, source="optimize(model=...)")
+
+
 def optimize(
     config: FrugalConfig | str | Path | None = None,
     *,
+    model: Any = None,
+    example_inputs: Any = None,
     out_dir: str | Path | None = None,
     trials: int | None = None,
     executor: str | None = None,
@@ -357,6 +404,12 @@ def optimize(
     built-in default: zoo:minilm on zoo:stdlib-docs, context edge-cpu).
 
     Args:
+        model: the model to search as an object, in place of the configuration's ``model:``: a
+            :class:`ModelHandle` (from :func:`load_model`) or your own ``torch.nn.Module`` (with
+            ``example_inputs``, a batch of its inputs). Trials run in this process. A module
+            frugalml cannot rebuild without its code is measured and saved as ONNX (cpu contexts).
+            With a model and no ``config``, the defaults apply without the default data: name the
+            evaluation data in the configuration (``data.eval``).
         out_dir: where to save the chosen model, ``summary.json`` and ``report.html``; nothing is
             saved when None.
         trials, executor, address: override ``search.trials`` / ``search.executor`` / ``search.address``.
@@ -366,7 +419,9 @@ def optimize(
     import optuna
     from optuna.trial import TrialState
 
-    if not isinstance(config, FrugalConfig):
+    if model is not None and config is None:
+        config = FrugalConfig()  # the built-in default's data belongs to its model
+    elif not isinstance(config, FrugalConfig):
         config = load_config(config)
     overrides: dict[str, Any] = {}
     if trials is not None:
@@ -388,6 +443,12 @@ def optimize(
         if out_path.exists() and any(out_path.iterdir()) and not overwrite:
             raise InvalidArgumentError("out_dir", str(out_dir), "exists and is not empty",
                                        "Choose a new directory, or pass overwrite=True (--overwrite).")
+    baseline = None
+    if model is not None:
+        baseline, config = _model_object(model, example_inputs, config)
+    elif example_inputs is not None:
+        raise InvalidArgumentError("example_inputs", "given", "is only for a model passed as a torch.nn.Module",
+                                   "Pass model=<your module> with it, or drop it.")
     context = get_context(config.context)
     check_device(context)
     families = set(config.search.techniques) & set(context.techniques)
@@ -402,10 +463,12 @@ def optimize(
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     run = store.start_run("optimize", name=config.model, env=env, config=config.to_dict())
     with fail_on_error(run):
-        result = _search(config, context, families, store, progress, TrialState)
+        progress({"done": 0, "total": config.search.trials, "message": f"loading {config.model}", "best": None})
+        runner = _runner_for(config, baseline)
+        result = _search(config, context, families, store, progress, TrialState, runner)
         result.env, result.created = env, created
         if out_dir is not None:
-            _save(result, config, Path(out_dir), store, progress, overwrite=overwrite)
+            _save(result, config, runner, Path(out_dir), store, progress, overwrite=overwrite)
     result.run_id = run.id
     chosen = result.chosen
     rows = []
@@ -422,7 +485,6 @@ def _search(config: FrugalConfig, context: Context, families: set[str], store: A
     benchmarks/search_efficiency.py passes one that replays a measured grid."""
     import optuna
 
-    progress({"done": 0, "total": config.search.trials, "message": f"loading {config.model}", "best": None})
     runner = runner or _runner_for(config)
     progress({"done": 0, "total": config.search.trials, "message": "evaluating the reference", "best": None})
     reference_eval = runner.evaluator.evaluate(runner.baseline)
@@ -569,7 +631,7 @@ def _candidate(t: Any) -> dict[str, Any]:
             "screening": bool(a.get("screening")), "broken": a.get("broken")}
 
 
-def _save(result: SearchResult, config: FrugalConfig, out: Path, store: Any,
+def _save(result: SearchResult, config: FrugalConfig, runner: _TrialRunner, out: Path, store: Any,
           progress: Callable[[dict[str, Any]], None], *, overwrite: bool) -> None:
     from frugalml.compress import Recipe, compress_to_dir
     from frugalml.gate.verdict import gate
@@ -578,7 +640,6 @@ def _save(result: SearchResult, config: FrugalConfig, out: Path, store: Any,
     result.out_dir = out
     pick = result.chosen
     if pick is not None:
-        runner = _runner_for(config)
         total = config.search.trials
         progress({"done": total, "total": total, "message": f"saving #{pick['number']}", "best": None})
         model_dir = out / "model"

@@ -18,6 +18,10 @@ What the contexts allow:
   CPUs, compiled by TorchInductor, ``torch_int8: torch | inductor``; and ``bf16``, a PyTorch cast,
   only on CPUs with native BF16 math: AVX512-BF16, AMX or Arm BF16, where it keeps FP32 quality at
   up to twice the speed);
+- a PyTorch model frugalml cannot rebuild without its code (a user's own ``nn.Module`` passed to
+  ``optimize(model=...)``) is saved as ONNX, so on the cpu contexts every one of its recipes runs
+  as ONNX (``runtime`` is not drawn; no BF16 cast or PyTorch INT8, which have no ONNX form): what
+  is measured is what is saved;
 - tinyml: every recipe ends in static INT8 (the only arithmetic a microcontroller runtime has);
 - cloud-gpu: ``structure`` (none | drop_layers, with distillation), ``precision`` (fp32 | bf16 | fp16 |
   int8 weight-only | int8 dynamic | int4 weight-only | fp8, torchao), ``sparsity`` (none | 2:4 semi-
@@ -43,7 +47,7 @@ from frugalml.gate.contexts import Context
 from frugalml.measure.devices import native_bf16_cpu
 from frugalml.models import ModelHandle
 
-__all__ = ["Candidate", "is_encoder", "screening_params", "suggest"]
+__all__ = ["Candidate", "is_encoder", "onnx_only", "screening_params", "suggest"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,14 @@ def implied_broken(component: str, broken: set[str]) -> str | None:
 def is_encoder(handle: ModelHandle) -> bool:
     return handle.input_spec.kind == "text" and bool(handle.metadata.get("num_layers") or
                                                      handle.metadata.get("hidden_size"))
+
+
+def onnx_only(handle: ModelHandle) -> bool:
+    """Whether a PyTorch model's compressed versions can only be saved as ONNX (its architecture
+    cannot be rebuilt from safetensors without its code)."""
+    from frugalml.compress.artifact import rebuildable
+
+    return handle.module is not None and not rebuildable(handle.module)
 
 
 def _layers(handle: ModelHandle) -> int:
@@ -122,23 +134,25 @@ def suggest(trial: Any, handle: ModelHandle, context: Context, families: set[str
         _suggest_gpu(trial, steps, parts, families, torch_model, distill_items)
         return Candidate(Recipe(steps), tuple(parts), dict(trial.params))
 
+    as_onnx = onnx_only(handle)
     if context.int8_only:
         quantize = "static"
     elif "quantize" in families:
-        quantize = trial.suggest_categorical("quantize", _cpu_quantize_options(torch_model))
+        quantize = trial.suggest_categorical("quantize", _cpu_quantize_options(torch_model and not as_onnx))
     else:
         quantize = "none"
     if quantize == "bf16":  # a PyTorch model cast: ONNX Runtime has no fast BF16 CPU kernels
         steps.append(CastPrecision(dtype="bf16"))
         parts.append("quantize=bf16@0")
         return Candidate(Recipe(steps), tuple(parts), dict(trial.params))
-    onnx = (not torch_model) or quantize == "static" or (
+    onnx = (not torch_model) or as_onnx or quantize == "static" or (
         "runtime" in families and trial.suggest_categorical("runtime", ["torch", "onnx"]) == "onnx")
     if onnx and torch_model and quantize != "static":
         # Static quantization exports the plain graph itself: ONNX Runtime's calibrator needs the
         # unfused operators (an offline-fused graph hides the activations it must observe).
         steps.append(ExportOnnx(optimize="graph"))
-        parts.append("runtime=onnx@0")
+        if not as_onnx:  # for a model saved as ONNX the export is the format, not a technique
+            parts.append("runtime=onnx@0")
     if quantize == "dynamic":
         keep = trial.suggest_categorical("keep_fp32", ["none", "auto"])
         backend = "onnxruntime" if onnx else "torch"
@@ -227,24 +241,26 @@ def screening_params(handle: ModelHandle, context: Context, families: set[str]) 
                 out.append({**base, "structure": "drop_layers", "keep_layers": _layers(handle) - 1})
         return out
     base = {}
+    as_onnx = onnx_only(handle)
     if "prune" in families and handle.module is not None:
         base["structure"] = "none"
     if "lowrank" in families and handle.module is not None:
         base["lowrank"] = "none"
     if not context.int8_only and "quantize" in families:
         base["quantize"] = "none"
-    if "runtime" in families and handle.module is not None:
+    if "runtime" in families and handle.module is not None and not as_onnx:
         base["runtime"] = "torch"
     out = [dict(base)]
-    if "runtime" in families and handle.module is not None and not context.int8_only:
+    if "runtime" in families and handle.module is not None and not context.int8_only and not as_onnx:
         out.append({**base, "runtime": "onnx"})
     if "quantize" in families and not context.int8_only:
-        out.append({**base, "quantize": "dynamic", "keep_fp32": "none", "runtime": "onnx"})
+        out.append({**base, "quantize": "dynamic", "keep_fp32": "none",
+                    **({} if as_onnx else {"runtime": "onnx"})})
         out.append({**base, "quantize": "static"})
-        if handle.module is not None and compiled_int8_offered():
+        if handle.module is not None and not as_onnx and compiled_int8_offered():
             out.append({**base, "quantize": "dynamic", "keep_fp32": "none", "runtime": "torch",
                         "torch_int8": "inductor"})
-        if "bf16" in _cpu_quantize_options(handle.module is not None):
+        if "bf16" in _cpu_quantize_options(handle.module is not None and not as_onnx):
             out.append({**{k: v for k, v in base.items() if k != "runtime"}, "quantize": "bf16"})
     if "prune" in families and handle.module is not None:
         if is_encoder(handle):
