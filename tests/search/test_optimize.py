@@ -275,3 +275,22 @@ def test_the_own_model_example_runs(tmp_path: Path, sqlite_url: str, monkeypatch
     spec.loader.exec_module(example)
     assert example.main(str(tmp_path / "out")) == 0
     assert json.loads((tmp_path / "out" / "model" / "manifest.json").read_text())["format"] == "onnx"
+
+
+def test_a_searched_object_is_gated_against_itself(tmp_path: Path, sqlite_url: str) -> None:
+    from frugalml.errors import ModelLoadError
+
+    net = _trained_net()
+    cfg = config_from_dict({"task": "classification", "data": "zoo:digits", "store": sqlite_url,
+                            "budgets": {"quality_drop": 0.03},
+                            "search": {"trials": 1, "latency_max_s": 0.3, "techniques": ["quantize"]}})
+    result = optimize(cfg, model=net, example_inputs=torch.randn(8, 64), out_dir=tmp_path / "out")
+    saved = config_from_dict(result.config)  # what summary.json holds: model object:_UsersNet@...
+    with pytest.raises(ModelLoadError, match="passed to optimize\\(\\) as an object.*reference=handle"):
+        frugalml.gate(tmp_path / "out" / "model", saved)
+    reference = frugalml.load_model(net, example_inputs=torch.randn(8, 64), task="classification")
+    verdict = frugalml.gate(tmp_path / "out" / "model", saved, reference=reference)
+    ev = verdict.measured.evaluation
+    assert verdict.passed and ev.drop[ev.primary].value <= 0.03
+    with pytest.raises(InvalidArgumentError, match="reference='_UsersNet': must be a ModelHandle"):
+        frugalml.gate(tmp_path / "out" / "model", saved, reference=net)

@@ -178,7 +178,8 @@ def _baseline_from_run(store: Any, run_id: int) -> tuple[str, dict[int, Estimate
 
 def gate(model: ModelHandle | str | Path, config: FrugalConfig | str | Path | None = None, *,
          baseline: int | str | Path | None = None, tolerance: float = 0.05, store: Any = None,
-         evaluator: Evaluator | None = None, on_progress: Callable[[str], None] | None = None) -> Verdict:
+         evaluator: Evaluator | None = None, reference: ModelHandle | None = None,
+         on_progress: Callable[[str], None] | None = None) -> Verdict:
     """Measure ``model`` and check it against the budgets of ``config`` (a FrugalConfig or frugal.yaml).
 
     Args:
@@ -191,11 +192,17 @@ def gate(model: ModelHandle | str | Path, config: FrugalConfig | str | Path | No
         store: a store URL or Store to record the gate run in; None records nothing.
         evaluator: an :class:`~frugalml.evaluate.Evaluator` for this configuration that already holds the
             reference's outputs (``optimize`` passes its own, so the reference does not run again).
+        reference: the original model as a :class:`ModelHandle`, in place of the configuration's
+            ``model`` (a model searched with ``optimize(model=...)`` has no path to load it from).
     """
     if not isinstance(config, FrugalConfig):
         config = load_config(config)
     if not (isinstance(tolerance, (int, float)) and 0 <= tolerance < 10):
         raise InvalidArgumentError("tolerance", tolerance, "must be a fraction >= 0", "Use e.g. 0.05 for 5%.")
+    if reference is not None and not isinstance(reference, ModelHandle):
+        raise InvalidArgumentError("reference", type(reference).__name__, "must be a ModelHandle",
+                                   "Pass load_model(...)'s handle (for an nn.Module: load_model(module, "
+                                   "example_inputs=batch)).")
     context = get_context(config.context)
     handle = model if isinstance(model, ModelHandle) else load_model(model)
     opened = None
@@ -214,7 +221,8 @@ def gate(model: ModelHandle | str | Path, config: FrugalConfig | str | Path | No
     from frugalml.store import fail_on_error
 
     with fail_on_error(run):
-        evaluator = evaluator or evaluator_for(config, load_model(config.model))
+        if evaluator is None:
+            evaluator = evaluator_for(config, reference if reference is not None else load_model(config.model))
         budgets = effective_budgets(config, context, evaluator)
         measured = measure_model(handle, context=context, budgets=budgets, evaluator=evaluator,
                                  seq_len=config.seq_len, max_time_s=max(config.search.latency_max_s, 3.0),

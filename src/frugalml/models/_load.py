@@ -146,6 +146,11 @@ def load_model(
         raise InvalidArgumentError("model", spec, "must be zoo:NAME, a path, or a torch.nn.Module",
                                    "Pass e.g. zoo:minilm, ./my-model-dir, model.onnx.")
     text = str(spec)
+    if text.startswith("object:"):
+        # The label optimize(model=...) records for a model passed as a Python object.
+        raise ModelLoadError("model", text, "names a model that was passed to optimize() as an object, so there "
+                             "is no file to load", "Pass the model itself (in Python: gate(..., reference=handle)), "
+                             "or save it (an .onnx file or a model directory) and name that path as model:.")
     if text.startswith("zoo:"):
         zoo_name = text[4:]
         if zoo_name not in ZOO_MODELS:
