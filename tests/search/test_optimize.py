@@ -294,3 +294,12 @@ def test_a_searched_object_is_gated_against_itself(tmp_path: Path, sqlite_url: s
     assert verdict.passed and ev.drop[ev.primary].value <= 0.03
     with pytest.raises(InvalidArgumentError, match="reference='_UsersNet': must be a ModelHandle"):
         frugalml.gate(tmp_path / "out" / "model", saved, reference=net)
+
+
+def test_a_handle_passed_in_is_not_modified(sqlite_url: str) -> None:
+    handle = frugalml.load_model(_trained_net(), example_inputs=torch.randn(8, 64))
+    assert handle.task is None
+    cfg = config_from_dict({"task": "classification", "data": "zoo:digits", "store": sqlite_url,
+                            "search": {"trials": 1, "latency_max_s": 0.2, "techniques": ["quantize"]}})
+    result = optimize(cfg, model=handle)
+    assert result.reference["task"] == "classification" and handle.task is None

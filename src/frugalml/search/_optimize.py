@@ -19,6 +19,7 @@ The flow (DESIGN.md, "the main flow"):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -144,9 +145,11 @@ class _TrialRunner:
     def __init__(self, config: FrugalConfig, baseline: ModelHandle | None = None) -> None:
         self.config = config
         self.context = get_context(config.context)
+        self.given = baseline  # the caller's object, if any (never modified)
         self.baseline: ModelHandle = baseline if baseline is not None else load_model(config.model)
-        if config.task is not None:
-            self.baseline.task = config.task
+        if config.task is not None and self.baseline.task != config.task:
+            # A copy: a handle passed to optimize(model=...) is the caller's object.
+            self.baseline = dataclasses.replace(self.baseline, task=config.task)
         self.evaluator: Evaluator = evaluator_for(config, self.baseline)
         self.budgets: Budgets = effective_budgets(config, self.context, self.evaluator)
         self.train_data = config.data.train or config.data.eval or self.baseline.default_data
@@ -182,7 +185,7 @@ def _runner_for(config: FrugalConfig, baseline: ModelHandle | None = None) -> _T
     """The runner of ``config``, built once per process; ``baseline`` is the model object passed to
     :func:`optimize` (its label in ``config.model`` names its weights, so the key stays unique)."""
     key = json.dumps(config.to_dict(), sort_keys=True)
-    if key not in _RUNNERS or (baseline is not None and _RUNNERS[key].baseline is not baseline):
+    if key not in _RUNNERS or (baseline is not None and _RUNNERS[key].given is not baseline):
         _RUNNERS.clear()
         _RUNNERS[key] = _TrialRunner(config, baseline)
     return _RUNNERS[key]
