@@ -31,13 +31,13 @@ class TinyClassifier(torch.nn.Module):
         return self.out(torch.relu(self.hidden(h)))
 
 
-def train() -> TinyClassifier:
+def train(epochs: int = 30) -> TinyClassifier:
     data = load_dataset("zoo:digits", split="train")
     x, y = torch.tensor(data.features()), torch.tensor(data.labels())
     torch.manual_seed(0)
     net = TinyClassifier()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    for _ in range(30):
+    for _ in range(epochs):
         for i in range(0, len(x), 64):
             loss = torch.nn.functional.cross_entropy(net(x[i:i + 64]), y[i:i + 64])
             opt.zero_grad()

@@ -191,34 +191,19 @@ def test_cloud_gpu_search_on_cuda(sqlite_url: str) -> None:
     assert result.objectives[1].startswith("throughput") and result.maximize == [True, True]
 
 
-class _UsersNet(torch.nn.Module):
-    """A model frugalml has no code for: searched from the object, saved as ONNX."""
+def _example():
+    """examples/own_model_search.py, imported: its model class and training are the tests' too."""
+    import importlib.util
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.inp = torch.nn.Linear(64, 64)
-        self.norm = torch.nn.LayerNorm(64)
-        self.out = torch.nn.Linear(64, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(torch.relu(self.norm(self.inp(x))))
+    path = Path(__file__).parents[2] / "examples" / "own_model_search.py"
+    spec = importlib.util.spec_from_file_location("own_model_search", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    return example
 
 
-def _trained_net() -> _UsersNet:
-    from frugalml.datasets import load_dataset
-
-    train = load_dataset("zoo:digits", split="train")
-    x, y = torch.tensor(train.features()), torch.tensor(train.labels())
-    torch.manual_seed(0)
-    net = _UsersNet()
-    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    for _ in range(10):
-        for i in range(0, len(x), 64):
-            loss = torch.nn.functional.cross_entropy(net(x[i:i + 64]), y[i:i + 64])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return net.eval()
+def _trained_net() -> torch.nn.Module:
+    return _example().train(epochs=10)
 
 
 def test_search_of_a_users_module_passed_as_an_object(tmp_path: Path, sqlite_url: str) -> None:
@@ -228,7 +213,7 @@ def test_search_of_a_users_module_passed_as_an_object(tmp_path: Path, sqlite_url
                             "search": {"trials": 4, "latency_max_s": 0.3, "techniques": ["quantize", "lowrank"]}})
     result = optimize(cfg, model=net, example_inputs=torch.randn(8, 64), out_dir=tmp_path / "out")
     label = result.config["model"]
-    assert label.startswith("object:_UsersNet@") and len(label.rsplit("@", 1)[1]) == 12
+    assert label.startswith("object:TinyClassifier@") and len(label.rsplit("@", 1)[1]) == 12
     assert result.reference["overall"][result.objectives[0]]["value"] > 0.8  # the object itself was evaluated
     # Every candidate runs as ONNX, the form its artifact can take.
     assert all("export_onnx" in c["recipe_text"] or "quantize_static" in c["recipe_text"] for c in result.candidates)
@@ -246,7 +231,7 @@ def test_search_of_a_users_module_passed_as_an_object(tmp_path: Path, sqlite_url
 
 
 def test_a_model_object_is_checked(sqlite_url: str) -> None:
-    net = _UsersNet()
+    net = _example().TinyClassifier()
     cfg = config_from_dict({"data": "zoo:digits", "store": sqlite_url, "search": {"trials": 1}})
     with pytest.raises(InvalidArgumentError, match="executor.*exists only in this process"):
         optimize(cfg, model=net, example_inputs=torch.randn(4, 64), executor="ray")
@@ -266,14 +251,8 @@ def test_a_model_object_is_checked(sqlite_url: str) -> None:
 
 @pytest.mark.slow
 def test_the_own_model_example_runs(tmp_path: Path, sqlite_url: str, monkeypatch) -> None:
-    import importlib.util
-
     monkeypatch.setenv("FRUGAL_STORE", sqlite_url)
-    path = Path(__file__).parents[2] / "examples" / "own_model_search.py"
-    spec = importlib.util.spec_from_file_location("own_model_search", path)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
-    assert example.main(str(tmp_path / "out")) == 0
+    assert _example().main(str(tmp_path / "out")) == 0
     assert json.loads((tmp_path / "out" / "model" / "manifest.json").read_text())["format"] == "onnx"
 
 
@@ -285,14 +264,14 @@ def test_a_searched_object_is_gated_against_itself(tmp_path: Path, sqlite_url: s
                             "budgets": {"quality_drop": 0.03},
                             "search": {"trials": 1, "latency_max_s": 0.3, "techniques": ["quantize"]}})
     result = optimize(cfg, model=net, example_inputs=torch.randn(8, 64), out_dir=tmp_path / "out")
-    saved = config_from_dict(result.config)  # what summary.json holds: model object:_UsersNet@...
+    saved = config_from_dict(result.config)  # what summary.json holds: model object:TinyClassifier@...
     with pytest.raises(ModelLoadError, match="passed to optimize\\(\\) as an object.*reference=handle"):
         frugalml.gate(tmp_path / "out" / "model", saved)
     reference = frugalml.load_model(net, example_inputs=torch.randn(8, 64), task="classification")
     verdict = frugalml.gate(tmp_path / "out" / "model", saved, reference=reference)
     ev = verdict.measured.evaluation
     assert verdict.passed and ev.drop[ev.primary].value <= 0.03
-    with pytest.raises(InvalidArgumentError, match="reference='_UsersNet': must be a ModelHandle"):
+    with pytest.raises(InvalidArgumentError, match="reference='TinyClassifier': must be a ModelHandle"):
         frugalml.gate(tmp_path / "out" / "model", saved, reference=net)
 
 
