@@ -411,8 +411,8 @@ def optimize(
             :class:`ModelHandle` (from :func:`load_model`) or your own ``torch.nn.Module`` (with
             ``example_inputs``, a batch of its inputs). Trials run in this process. A module
             frugalml cannot rebuild without its code is measured and saved as ONNX (cpu contexts).
-            With a model and no ``config``, the defaults apply without the default data: name the
-            evaluation data in the configuration (``data.eval``).
+            With a model and no ``config``, the defaults apply with the model's own default data
+            (your own module has none: name ``data.eval`` in the configuration).
         out_dir: where to save the chosen model, ``summary.json`` and ``report.html``; nothing is
             saved when None.
         trials, executor, address: override ``search.trials`` / ``search.executor`` / ``search.address``.
