@@ -15,7 +15,11 @@ from frugalml.models._handle import TASKS, InputSpec, ModelHandle, Task
 from frugalml.models._safety import PICKLE_SUFFIXES, check_onnx, check_safetensors
 from frugalml.models._zoo import ZOO_MODELS, load_zoo_model
 
-__all__ = ["load_model"]
+__all__ = ["OBJECT_PREFIX", "load_model"]
+
+# How optimize(model=...) names a model passed as a Python object (``object:NAME@DIGEST``) in a
+# configuration: a label, not something load_model can open.
+OBJECT_PREFIX = "object:"
 
 _ONNX_FLOAT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64"}
 
@@ -146,8 +150,7 @@ def load_model(
         raise InvalidArgumentError("model", spec, "must be zoo:NAME, a path, or a torch.nn.Module",
                                    "Pass e.g. zoo:minilm, ./my-model-dir, model.onnx.")
     text = str(spec)
-    if text.startswith("object:"):
-        # The label optimize(model=...) records for a model passed as a Python object.
+    if text.startswith(OBJECT_PREFIX):
         raise ModelLoadError("model", text, "names a model that was passed to optimize() as an object, so there "
                              "is no file to load", "Pass the model itself (in Python: gate(..., reference=handle)), "
                              "or save it (an .onnx file or a model directory) and name that path as model:.")

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from frugalml._json import json_safe
 from frugalml.compress._int8 import BACKENDS as INT8_BACKENDS
@@ -44,8 +44,12 @@ from frugalml.gate.contexts import Context, get_context
 from frugalml.gate.verdict import Verdict, effective_budgets, evaluator_for
 from frugalml.measure.devices import native_bf16_cpu
 from frugalml.models import ModelHandle, load_model
+from frugalml.models._load import OBJECT_PREFIX
 from frugalml.search.pareto import pareto_front
 from frugalml.search.space import Candidate, implied_broken, screening_params, suggest
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["SearchResult", "optimize", "study_name_for"]
 
@@ -348,10 +352,8 @@ def _closest(candidates: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, l
     return best, [r["budget"] for r in best["checks"] if not r["passed"]]
 
 
-OBJECT_PREFIX = "object:"  # config.model of a search whose model was passed as an object
-
-
-def _model_object(model: Any, example_inputs: Any, config: FrugalConfig) -> tuple[ModelHandle, FrugalConfig]:
+def _model_object(model: ModelHandle | torch.nn.Module, example_inputs: Any,
+                  config: FrugalConfig) -> tuple[ModelHandle, FrugalConfig]:
     """The handle of a model passed to :func:`optimize` as an object, and the configuration that
     names it: ``object:NAME@DIGEST`` (the sha256 of its weights, first 12 digits), so the store, the
     report and the study name say which model was searched, and re-running with the same weights
@@ -394,7 +396,7 @@ def _model_object(model: Any, example_inputs: Any, config: FrugalConfig) -> tupl
 def optimize(
     config: FrugalConfig | str | Path | None = None,
     *,
-    model: Any = None,
+    model: ModelHandle | torch.nn.Module | None = None,
     example_inputs: Any = None,
     out_dir: str | Path | None = None,
     trials: int | None = None,
