@@ -2,7 +2,7 @@
 
     python examples/own_model_search.py [OUT_DIR]
 
-A small classifier of the 8x8 digits is trained here for a minute; in your code it is the model you
+A small classifier of the 8x8 digits is trained here in seconds; in your code it is the model you
 have. frugalml has no code for this class, so every candidate is measured as ONNX, the form its
 artifact takes. Running the script again resumes the same study (the same weights, the same name).
 """

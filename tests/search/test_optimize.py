@@ -282,3 +282,25 @@ def test_a_handle_passed_in_is_not_modified(sqlite_url: str) -> None:
                             "search": {"trials": 1, "latency_max_s": 0.2, "techniques": ["quantize"]}})
     result = optimize(cfg, model=handle)
     assert result.reference["task"] == "classification" and handle.task is None
+
+
+def test_failed_trials_are_reported_with_their_error(sqlite_url: str, monkeypatch) -> None:
+    import sys
+
+    compress_module = sys.modules["frugalml.compress"]  # (frugalml.compress is also the function's name)
+    real = compress_module.compress
+
+    def compress_failing_static(model, recipe, **kwargs):
+        if any(step.technique == "quantize_static" for step in recipe):
+            raise RuntimeError("calibration exploded")
+        return real(model, recipe, **kwargs)
+
+    monkeypatch.setattr(compress_module, "compress", compress_failing_static)
+    # Four distinct recipes exist with quantize alone (none, dynamic INT8 keeping no / the sensitive
+    # layers in FP32, static INT8); static fails, so three of the five trials asked for finish.
+    result = optimize(_config(sqlite_url, trials=5, techniques=["quantize"]))
+    assert len(result.candidates) == 3 and result.ok
+    assert [f["recipe_text"] for f in result.failed] == ["quantize_static"]
+    assert result.failed[0]["error"] == "RuntimeError: calibration exploded"
+    assert "1 failed (the first, #" in result.stopped_early and "calibration exploded" in result.stopped_early
+    assert result.to_dict()["failed"] == result.failed

@@ -68,6 +68,7 @@ class SearchResult:
         chosen: the candidate picked (``None`` when no candidate meets every budget), and ``why``.
         closest: without a feasible candidate, the one with the smallest budget shortfall, and the
             budgets it misses.
+        failed: the trials whose recipe raised (number, recipe, error), this run's and resumed ones.
         verdict: the gate's verdict on the saved artifact of the chosen candidate.
         reference: the original model's evaluation (quality before compression, per group).
         budgets: the budgets in force (the user's over the context's defaults).
@@ -92,6 +93,7 @@ class SearchResult:
     resumed_trials: int = 0
     config: dict[str, Any] = field(default_factory=dict)
     stopped_early: str | None = None  # why fewer than ``trials`` candidates were measured
+    failed: list[dict[str, Any]] = field(default_factory=list)  # trials that raised: number, recipe, error
     reference: dict[str, Any] | None = None
     budgets: dict[str, Any] = field(default_factory=dict)
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -111,6 +113,7 @@ class SearchResult:
             "closest": self.closest, "missed": self.missed, "out_dir": str(self.out_dir) if self.out_dir else None,
             "verdict": self.verdict.to_dict() if self.verdict is not None else None, "run_id": self.run_id,
             "resumed_trials": self.resumed_trials, "config": self.config, "stopped_early": self.stopped_early,
+            "failed": self.failed,
             "reference": self.reference, "budgets": self.budgets, "profiles": self.profiles,
             "profile_runs": self.profile_runs, "env": self.env, "carbon": self.carbon, "created": self.created,
         })
@@ -588,11 +591,19 @@ def _search(config: FrugalConfig, context: Context, families: set[str], store: A
     finally:
         executor.close()
     candidates = [_candidate(t) for t in complete()]
+    failed = [{"number": t.number, "recipe_text": t.user_attrs.get("recipe_text"), "error": t.user_attrs["error"]}
+              for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if t.user_attrs.get("error")]
     stopped_early = None
     if len(candidates) < total:
-        stopped_early = (f"{len(candidates)} of {total} trials: after {attempts} proposals in this run the sampler "
-                         "kept drawing repeats or combinations with a technique that alone breaks the quality "
-                         "budget; the rest of the space is pruned")
+        stopped_early = f"{len(candidates)} of {total} trials"
+        if failed:
+            # Failed trials count as proposals: say so, or the pruning below would take the blame.
+            first = failed[0]
+            stopped_early += (f"; {len(failed)} failed (the first, #{first['number']} {first['recipe_text']}: "
+                              f"{first['error']})")
+        drawn = "repeats, failing recipes or combinations" if failed else "repeats or combinations"
+        stopped_early += (f": after {attempts} proposals in this run the sampler kept drawing {drawn} with a "
+                          "technique that alone breaks the quality budget; the rest of the space is pruned")
     front_idx = pareto_front([[c["quality"], c["cost"]] for c in candidates], maximize)
     pareto = sorted(candidates[i]["number"] for i in front_idx)
     for c in candidates:
@@ -607,7 +618,7 @@ def _search(config: FrugalConfig, context: Context, families: set[str], store: A
         why = "no candidate meets every budget"
     return SearchResult(study=name, context=context.name, objectives=objectives, maximize=maximize,
                         candidates=candidates, pareto=pareto, chosen=chosen, why=why, closest=closest, missed=missed,
-                        resumed_trials=resumed, config=config.to_dict(), stopped_early=stopped_early,
+                        resumed_trials=resumed, config=config.to_dict(), stopped_early=stopped_early, failed=failed,
                         reference=reference_eval.to_dict(), budgets=runner.budgets.active())
 
 
