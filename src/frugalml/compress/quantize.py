@@ -14,8 +14,10 @@ embedding models, top-1 agreement for classifiers). ``exclude`` keeps named laye
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -310,13 +312,14 @@ class _OrtRootLogs(logging.Filter):
         return False
 
 
-class _quiet_ort_root:  # noqa: N801 - used as a context manager, like contextlib's
-    def __enter__(self) -> None:
-        self.filter = _OrtRootLogs()
-        logging.getLogger().addFilter(self.filter)
-
-    def __exit__(self, *exc: object) -> None:
-        logging.getLogger().removeFilter(self.filter)
+@contextlib.contextmanager
+def _quiet_ort_root() -> Iterator[None]:
+    quiet = _OrtRootLogs()
+    logging.getLogger().addFilter(quiet)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(quiet)
 
 
 def _ort_dynamic(src: Path, dst: Path, nodes: list[str], kinds: dict[str, str], per_channel: bool,
