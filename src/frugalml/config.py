@@ -133,6 +133,9 @@ class SearchSpec(_Strict):
     study: str | None = None  # the Optuna study name; by default derived from the configuration
     distill_items: int = Field(default=800, ge=16)  # items per distillation epoch in the search
     latency_max_s: float = Field(default=3.0, gt=0)  # timed seconds per batch size per candidate
+    # The best candidates by their own trial, rebuilt and timed again head to head before the pick
+    # (1: take the best trial as measured). Only for latency and throughput costs.
+    finalists: int = Field(default=3, ge=1, le=10)
 
 
 class FrugalConfig(_Strict):

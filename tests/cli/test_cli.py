@@ -45,6 +45,24 @@ def test_profile_table(capsys, sqlite_url: str, monkeypatch: pytest.MonkeyPatch)
     assert "…" not in out and "energy per item" in out and " p50 CI " in out
 
 
+def test_compare_table_json_and_store(capsys, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+    argv = ["compare", "zoo:digits-mlp", "zoo:digits-mlp", "--batch", "4", "--rounds", "2", "--round-s", "0.05",
+            "--store", sqlite_url]
+    code, out, _ = run_cli(argv, capsys)
+    assert code == 0 and "Head to head at batch 4" in out and "p50 vs #0" in out and "1.00x" in out
+    code, out, _ = run_cli([*argv, "--json"], capsys)
+    doc = json.loads(out)
+    assert code == 0 and [c["name"] for c in doc["contenders"]] == ["zoo:digits-mlp"] * 2 and doc["rounds"] == 2
+    from frugalml import open_store
+
+    store = open_store(sqlite_url)
+    run = store.get_run(doc["run_id"])
+    assert run.kind == "compare" and run.status == "succeeded" and run.result["batch"] == 4
+    rows = [m for m in run.measurements if m.name in ("latency_p50", "latency_p95", "throughput")]
+    assert len(rows) == 6 and sorted({m.source for m in rows}) == ["0:zoo:digits-mlp", "1:zoo:digits-mlp"]
+
+
 @pytest.mark.parametrize("value, shown", [(0.0, "0 J"), (2.5, "2.5 J"), (0.0253, "25.3 mJ"), (0.000274, "274 µJ"),
                                            (3.2e-8, "32 nJ")])
 def test_small_quantities_get_a_unit_prefix(value: float, shown: str) -> None:
@@ -61,6 +79,8 @@ def test_small_quantities_get_a_unit_prefix(value: float, shown: str) -> None:
     (["profile", "zoo:digits-mlp", "--device", "gpu"], "Did you mean 'cpu'"),
     (["profile", "zoo:digits-mlp", "--store", "mysql://x@y/z"], "not supported"),
     (["runs", "show", "999"], "no such run"),
+    (["compare", "zoo:digits-mlp"], "models='[zoo:digits-mlp]': needs at least two"),  # brackets are not markup
+    (["compare", "zoo:digits-mlp", "zoo:digits-cnn", "--rounds", "3"], "Pass rounds=4"),
 ])
 def test_usage_errors_exit_2_with_one_line(capsys, argv: list[str], fragment: str, sqlite_url: str) -> None:
     if "--store" not in argv:

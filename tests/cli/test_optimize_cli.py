@@ -31,6 +31,8 @@ def test_optimize_then_gate_pass(tmp_path: Path, sqlite_url: str, capsys) -> Non
     assert code == 0 and "chosen" in out and "Gate" in out
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["chosen"] is not None
+    # Both trials (the unchanged model, its ONNX export) meet the budgets: they are raced again.
+    assert "Run-off" in out and summary["runoff"]["pick"] == summary["chosen"]["number"]
     junit, md = tmp_path / "gate.xml", tmp_path / "gate.md"
     code, out, _ = run_cli(["gate", str(tmp_path / "out" / "model"), "--config", str(cfg), "--junit", str(junit),
                             "--markdown", str(md)], capsys)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from frugalml.errors import InvalidArgumentError
-from frugalml.measure.latency import cpu_timer, measure_latency, median_ci
+from frugalml.measure.latency import cpu_timer, measure_latency, median_ci, race
 
 
 class FakeModel:
@@ -109,3 +109,60 @@ def test_order_statistic_ci_brackets_the_median() -> None:
     # Both are 95% intervals of the same median: they agree to within a few order statistics.
     assert abs(low - boot_low) < 0.1 and abs(high - boot_high) < 0.1
     assert order_statistic_ci(np.array([3.0, 1.0, 2.0])) == (1.0, 3.0)
+
+
+class DriftingMachine:
+    """A simulated machine that slows down as time passes: every call takes ``base`` seconds times
+    (1 + ``slope`` x the time so far), whichever model makes it."""
+
+    def __init__(self, base: float, slope: float) -> None:
+        self.base, self.slope, self.now, self.calls = base, slope, 0.0, 0
+
+    def clock(self) -> float:
+        return self.now
+
+    def model(self) -> None:
+        self.now += self.base * (1 + self.slope * self.now)
+        self.calls += 1
+
+
+def _mean_ratio(rounds: int) -> float:
+    machine = DriftingMachine(base=0.001, slope=1.0)
+    a, b = (lambda: machine.model()), (lambda: machine.model())  # two identical models
+    samples, _ = race([a, b], timer=cpu_timer(clock=machine.clock), rounds=rounds, round_s=0.1)
+    a_mean, b_mean = (np.mean([r.mean() for r in s]) for s in samples)  # each round weighs the same
+    return float(a_mean / b_mean)
+
+
+def test_race_alternates_so_drift_falls_on_every_contender() -> None:
+    # One round favours whoever runs first on a machine that slows down; an even number of
+    # alternating rounds cancels a steady drift.
+    assert _mean_ratio(rounds=1) < 0.95
+    assert _mean_ratio(rounds=4) == pytest.approx(1.0, abs=0.002)
+
+
+def test_race_rounds_orders_and_slices() -> None:
+    model = FakeModel(np.array([0.01]))
+    slow = FakeModel(np.array([1.0]))
+    def timer(fn) -> float:
+        before = fn.now
+        fn()
+        return fn.now - before
+
+    rounds: list[tuple[int, int]] = []
+    samples, orders = race([model, slow], timer=timer, rounds=3, round_s=0.2, warmup_iters=2, min_iters=5,
+                           on_round=lambda done, total: rounds.append((done, total)))
+    assert orders == [[0, 1], [1, 0], [0, 1]] and rounds == [(1, 3), (2, 3), (3, 3)]
+    assert [len(s) for s in samples[0]] == [20, 20, 20]  # 0.2 s of 10 ms calls per round
+    assert [len(s) for s in samples[1]] == [5, 5, 5]  # a slow model still gets min_iters calls
+    assert model.calls == 3 * (2 + 20) and slow.calls == 3 * (2 + 5)  # two untimed calls before each slice
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"fns": []}, "fns"), ({"rounds": 0}, "rounds"), ({"round_s": -1.0}, "round_s"),
+    ({"min_iters": 5, "max_iters": 2}, "max_iters"), ({"warmup_iters": -1}, "warmup_iters"),
+])
+def test_race_bad_arguments(kwargs: dict, name: str) -> None:
+    fns = kwargs.pop("fns", [lambda: None])
+    with pytest.raises(InvalidArgumentError, match=name):
+        race(fns, **kwargs)

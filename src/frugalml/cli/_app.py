@@ -13,6 +13,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from frugalml._version import __version__
 from frugalml.errors import FrugalError
@@ -92,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
     except FrugalError as exc:
         if state["debug"]:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # escape: a message quoting a list ("[a, b]") is text, not Rich markup
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted")
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if state["debug"]:
             raise
-        err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+        err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}\n"
                           "Run again with --debug for the traceback, and please report it.",
                           highlight=False, soft_wrap=True)
         sys.exit(1)

@@ -64,6 +64,17 @@ def render_search(result: SearchResult) -> None:
     console.print(table)
     if result.stopped_early:
         console.print(f"stopped early: {result.stopped_early}", highlight=False)
+    if result.runoff:
+        r = result.runoff
+        runoff = Table(title=f"Run-off: {r['metric']}, finalists timed head to head in {r['rounds']} alternating "
+                       "rounds", title_justify="left")
+        for col in ("#", "recipe", "in its trial", "run-off", "rounds (min-max)"):
+            runoff.add_column(col, justify="left" if col == "recipe" else "right")
+        for f in r["finalists"]:
+            runoff.add_row(str(f["number"]), f["recipe_text"], f"{f['trial_cost']:.4g}", f"{f['cost']:.4g}",
+                           f"{min(f['by_round']):.4g}-{max(f['by_round']):.4g}",
+                           style="bold yellow" if f["number"] == r["pick"] else None)
+        console.print(runoff)
     if result.resumed_trials:
         console.print(f"resumed: {result.resumed_trials} trial(s) came from an earlier run of this study")
     if result.chosen is not None:

@@ -1,4 +1,5 @@
-"""`frugal profile MODEL`: parse options, call frugalml.profile, render the Profile."""
+"""`frugal profile MODEL` and `frugal compare MODEL MODEL...`: parse options, call frugalml.profile /
+compare_latency, render the results."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from rich.table import Table
 
 from frugalml._json import dumps
 from frugalml.cli._app import app, console, err_console
-from frugalml.measure import Profile, profile
+from frugalml.measure import Comparison, Profile, compare_latency, profile
 from frugalml.store import default_store_url
 
-__all__ = ["profile_command", "render_profile"]
+__all__ = ["compare_command", "profile_command", "render_comparison", "render_profile"]
 
 
 def _si(value: float | None, unit: str) -> str:
@@ -150,3 +151,48 @@ def profile_command(
         typer.echo(dumps(result.to_dict(include_samples=samples)))
     else:
         render_profile(result)
+
+
+def render_comparison(c: Comparison) -> None:
+    """One row per model: the medians over the rounds, their spread, and each against the first."""
+    table = Table(title=f"Head to head at batch {c.batch} on {c.device}: {c.rounds} alternating rounds of "
+                  f"{c.round_s:g} s per model (latency in ms; medians over the rounds)", title_justify="left")
+    for col in ("#", "model", "runtime", "p50", "p95", "p95 by round (min-max)", "items/s", "n", "p50 vs #0"):
+        table.add_column(col, justify="left" if col in ("model", "runtime") else "right")
+    for i, x in enumerate(c.contenders):
+        table.add_row(str(i), x.name, x.runtime, _ms(x.p50_ms), _ms(x.p95_ms),
+                      f"{_ms(min(x.p95_by_round_ms))}-{_ms(max(x.p95_by_round_ms))}",
+                      f"{x.throughput_items_per_s:,.0f}", str(x.n), f"{c.ratio(i, 0):.2f}x")
+    console.print(table)
+    if c.run_id is not None:
+        console.print(f"run #{c.run_id}", highlight=False)
+
+
+@app.command("compare")
+def compare_command(
+    models: list[str] = typer.Argument(..., help="Two or more models: zoo:NAME, an artifact or model directory, an .onnx file."),
+    data: str = typer.Option(None, "--data", help="Inputs to run on: zoo:NAME or a CSV / JSONL / Parquet file."),
+    batch: int = typer.Option(1, "--batch", help="Batch size."),
+    seq_len: int = typer.Option(None, "--seq-len", help="Tokens per text item (default 128)."),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
+    threads: int = typer.Option(None, "--threads", help="CPU threads for the runtimes."),
+    rounds: int = typer.Option(6, "--rounds", help="Alternating rounds (even)."),
+    round_s: float = typer.Option(1.0, "--round-s", help="Timed seconds per model per round."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of a table."),
+    store: str = typer.Option(None, "--store", help="Run store URL (default $FRUGAL_STORE or sqlite:///.frugal/runs.db)."),
+) -> None:
+    """Time MODELS head to head on the same inputs, in alternating rounds, so the machine's drift falls on all alike."""
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=err_console, transient=True, disable=not err_console.is_terminal) as bar:
+        task = bar.add_task(f"comparing {len(models)} models", total=rounds)
+
+        def on_progress(done: int, total: int) -> None:
+            bar.update(task, description=f"round {done} of {total}", completed=done, total=total)
+
+        result = compare_latency(models, data=data, batch=batch, seq_len=seq_len, device=device, threads=threads,
+                                 rounds=rounds, round_s=round_s, store=store or default_store_url(),
+                                 on_progress=on_progress)
+    if as_json:
+        typer.echo(dumps(result.to_dict()))
+    else:
+        render_comparison(result)

@@ -1,5 +1,6 @@
-"""Measurement: `profile()` and its parts (latency, FLOPs, memory, energy, roofline, devices, env)."""
+"""Measurement: `profile()`, `compare_latency()` and their parts (latency, FLOPs, memory, energy, roofline, devices, env)."""
 
+from frugalml.measure._compare import Comparison, Contender, compare_latency
 from frugalml.measure._profile import Profile, model_size, profile
 from frugalml.measure.devices import KNOWN_GPUS, DeviceSpec
 from frugalml.measure.flops import FlopCount, count_onnx_flops, count_torch_flops
@@ -8,11 +9,14 @@ from frugalml.measure.roofline import Roofline
 
 __all__ = [
            "KNOWN_GPUS",
+           "Comparison",
+           "Contender",
            "DeviceSpec",
            "FlopCount",
            "LatencyStats",
            "Profile",
            "Roofline",
+           "compare_latency",
            "count_onnx_flops",
            "count_torch_flops",
            "measure_latency",

@@ -220,6 +220,19 @@ def model_size(handle: ModelHandle) -> int:
     return len(save({k: v.clone() for k, v in state.items()}))
 
 
+def seq_len_for(handle: ModelHandle, seq_len: int | None) -> int | None:
+    """Tokens per item: ``seq_len`` checked against a text model's maximum (default 128); ``None``
+    for tensor models, which refuse one."""
+    if handle.input_spec.kind == "text":
+        max_len = handle.input_spec.max_length or 512
+        return check_positive_int(seq_len, "seq_len", maximum=max_len) if seq_len is not None else min(
+            DEFAULT_TEXT_SEQ_LEN, max_len)
+    if seq_len is not None:
+        raise InvalidArgumentError("seq_len", seq_len, f"{handle.name} takes tensors, not text",
+                                   "Drop --seq-len for tensor models.")
+    return None
+
+
 def _is_spec(data: Any) -> bool:
     return isinstance(data, (str, Path, Dataset))
 
@@ -309,13 +322,7 @@ def profile(
                                                                       example_inputs=example_inputs)
     if runtime is None:
         runtime = "torch" if handle.module is not None else "onnxruntime"
-    if handle.input_spec.kind == "text":
-        max_len = handle.input_spec.max_length or 512
-        seq_len = check_positive_int(seq_len, "seq_len", maximum=max_len) if seq_len is not None else min(
-            DEFAULT_TEXT_SEQ_LEN, max_len)
-    elif seq_len is not None:
-        raise InvalidArgumentError("seq_len", seq_len, f"{handle.name} takes tensors, not text",
-                                   "Drop --seq-len for tensor models.")
+    seq_len = seq_len_for(handle, seq_len)
 
     run = _start_run(store, handle, locals_for_config=dict(
         model=handle.name, data=_data_label(data), batch_sizes=batches, seq_len=seq_len,

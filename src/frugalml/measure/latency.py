@@ -9,6 +9,11 @@ cheap on purpose: a bootstrap between iterations would evict the model from the 
 the next iterations of a small model by several percent. The reported CI of p50 is the bootstrap
 one, computed once at the end.
 
+Races. ``race`` times several callables head to head: in each round every one of them is warmed up
+and then timed for the same slice of time, in an order that alternates between rounds (forward,
+then reversed), so a machine that speeds up or slows down during the race (a shared VM, a CPU
+that throttles) touches every contender alike instead of favouring whichever ran when it was fast.
+
 Timers. On the CPU an iteration is timed with a monotonic clock around the call and the runner's
 synchronize. On CUDA it is timed with CUDA events recorded on the stream around the call, then
 synchronised, so the time is the device's and the launch overhead is included, as a caller sees it.
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -34,6 +39,7 @@ __all__ = [
     "median_ci",
     "order_statistic_ci",
     "quantile_ci",
+    "race",
     "summarize",
 ]
 
@@ -198,3 +204,54 @@ def measure_latency(
             break
     array = np.asarray(samples)
     return summarize(array, warmup=warmed, stop_reason=stop_reason), array
+
+
+def race(
+    fns: Sequence[Callable[[], object]],
+    *,
+    timer: Timer | None = None,
+    rounds: int = 5,
+    round_s: float = 1.0,
+    warmup_iters: int = 2,
+    min_iters: int = 5,
+    max_iters: int = 5000,
+    on_round: Callable[[int, int], None] | None = None,
+) -> tuple[list[list[np.ndarray]], list[list[int]]]:
+    """Time ``fns`` head to head: ``rounds`` rounds, each running every function for ``round_s``
+    seconds of timed work (at least ``min_iters``, at most ``max_iters`` iterations) after
+    ``warmup_iters`` untimed calls, in alternating order (forward in even rounds, reversed in odd).
+
+    Returns the samples in seconds (``samples[i][r]``: function ``i`` in round ``r``) and the order
+    each round ran, for the record.
+    ``on_round(done, total)`` is called after each round.
+    """
+    if not fns:
+        raise InvalidArgumentError("fns", "[]", "holds nothing to time", "Pass at least one callable.")
+    check_positive_int(rounds, "rounds", maximum=10_000)
+    check_positive_int(min_iters, "min_iters")
+    check_positive_int(max_iters, "max_iters")
+    if max_iters < min_iters:
+        raise InvalidArgumentError("max_iters", max_iters, f"must be >= min_iters ({min_iters})", "Raise max_iters.")
+    if not (isinstance(round_s, (int, float)) and math.isfinite(round_s) and round_s > 0):
+        raise InvalidArgumentError("round_s", round_s, "must be a positive finite number", "Pass e.g. round_s=1.0.")
+    if not (isinstance(warmup_iters, int) and warmup_iters >= 0):
+        raise InvalidArgumentError("warmup_iters", warmup_iters, "must be an integer >= 0", "Pass e.g. 2.")
+    timer = timer or cpu_timer()
+    samples: list[list[np.ndarray]] = [[] for _ in fns]
+    orders: list[list[int]] = []
+    for r in range(rounds):
+        order = list(range(len(fns))) if r % 2 == 0 else list(reversed(range(len(fns))))
+        orders.append(order)
+        for i in order:
+            fn = fns[i]
+            for _ in range(warmup_iters):  # the previous contender had the caches
+                timer(fn)
+            times: list[float] = []
+            elapsed = 0.0
+            while len(times) < max_iters and (len(times) < min_iters or elapsed < round_s):
+                times.append(timer(fn))
+                elapsed += times[-1]
+            samples[i].append(np.asarray(times))
+        if on_round is not None:
+            on_round(r + 1, rounds)
+    return samples, orders

@@ -268,6 +268,12 @@ def render_search(summary: dict[str, Any], *, plotly: str = "inline", run: Any =
     body.append(f"<p class='muted'>{'; '.join(meta)}.</p>")
     if summary.get("stopped_early"):
         body.append(f"<p class='note'>Stopped early: {esc(summary['stopped_early'])}.</p>")
+    runoff = summary.get("runoff")
+    if runoff:
+        body.append(f"<p class='muted'>Run-off ({esc(runoff['metric'])}, {runoff['rounds']} alternating rounds; "
+                    "in the trial → head to head): " + "; ".join(
+                        f"#{f['number']} {fmt(f['trial_cost'])} → {fmt(f['cost'])}" for f in runoff["finalists"])
+                    + ".</p>")
     body.append("<nav class='toc'>" + " · ".join(
         f"<a href='#{a}'>{t}</a>" for a, t in (("front", "trade-offs"), ("verdict", "budgets"), ("speed", "speed"),
                                                ("roofline", "roofline"), ("subgroups", "subgroups"),

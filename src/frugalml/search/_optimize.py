@@ -12,8 +12,10 @@ The flow (DESIGN.md, "the main flow"):
 4. the sampler (multi-objective TPE by default, NSGA-II or random) proposes recipes; each is
    compressed, evaluated and profiled, locally or as a Ray task;
 5. the Pareto front of quality vs cost; among the candidates that meet every budget the context's
-   priority picks (lowest cost, then best quality); the chosen recipe is rebuilt, saved as an
-   artifact, re-measured from disk and gated; the original and the chosen model are profiled in
+   priority picks (lowest cost, then best quality). Each trial was timed once, at its own moment,
+   so for a latency or throughput cost the best few (``search.finalists``) are rebuilt and timed
+   again head to head in alternating rounds (a run-off), and that decides; the chosen recipe is
+   rebuilt, saved as an artifact, re-measured from disk and gated; the original and the chosen model are profiled in
    full for the report; ``summary.json``, ``report.html`` and ``MODEL_CARD.md`` go beside it.
 """
 
@@ -56,6 +58,8 @@ __all__ = ["SearchResult", "optimize", "study_name_for"]
 log = logging.getLogger(__name__)
 
 QUALITY_BUDGETS = ("quality", "quality_drop", "min_quality")
+TIMED_COSTS = ("latency_p95_ms", "throughput_items_per_s")  # costs a run-off re-measures (size is exact)
+RUNOFF_ROUNDS = 6  # even: each finalist runs as often early in a round as late
 
 
 @dataclass
@@ -75,6 +79,8 @@ class SearchResult:
         profiles: with an output directory, full profiles (latency samples, per-layer roofline) of
             the original (``baseline``) and the saved chosen model (``chosen``), for the report.
         carbon: the grid carbon intensity the report's CO2e uses, and where it comes from.
+        runoff: when the finalists were timed again head to head: how (metric, batch, rounds) and
+            each finalist's cost in its trial and in the run-off; ``None`` when there was none.
     """
 
     study: str
@@ -101,6 +107,7 @@ class SearchResult:
     env: dict[str, Any] = field(default_factory=dict)
     carbon: dict[str, Any] = field(default_factory=dict)
     created: str | None = None  # when the search started (UTC, ISO 8601)
+    runoff: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -113,7 +120,7 @@ class SearchResult:
             "closest": self.closest, "missed": self.missed, "out_dir": str(self.out_dir) if self.out_dir else None,
             "verdict": self.verdict.to_dict() if self.verdict is not None else None, "run_id": self.run_id,
             "resumed_trials": self.resumed_trials, "config": self.config, "stopped_early": self.stopped_early,
-            "failed": self.failed,
+            "failed": self.failed, "runoff": self.runoff,
             "reference": self.reference, "budgets": self.budgets, "profiles": self.profiles,
             "profile_runs": self.profile_runs, "env": self.env, "carbon": self.carbon, "created": self.created,
         })
@@ -124,7 +131,9 @@ def study_name_for(config: FrugalConfig) -> str:
     if config.search.study:
         return config.search.study
     key = config.to_dict()
-    key["search"] = {k: v for k, v in key["search"].items() if k not in ("trials", "executor", "address")}
+    # What does not change a trial's outcome is left out (the run-off comes after the trials).
+    key["search"] = {k: v for k, v in key["search"].items()
+                     if k not in ("trials", "executor", "address", "finalists")}
     key.pop("store", None)
     # What this machine changes about the search is part of the name, so a study never mixes trials
     # measured under other rules; where none applies the name stays as it was.
@@ -161,13 +170,19 @@ class _TrialRunner:
         self.budgets: Budgets = effective_budgets(config, self.context, self.evaluator)
         self.train_data = config.data.train or config.data.eval or self.baseline.default_data
 
-    def run(self, candidate_recipe: Any, on_progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    def build(self, candidate_recipe: Any, on_progress: Callable[[str], None] | None = None) -> ModelHandle:
+        """The candidate's model: ``candidate_recipe`` applied to the baseline (the baseline itself
+        for an empty recipe), seeded, so a rebuild gives the trial's model."""
         from frugalml.compress import compress
 
+        if len(candidate_recipe) == 0:
+            return self.baseline
+        return compress(self.baseline, candidate_recipe, data=self.train_data, seq_len=self.config.seq_len,
+                        seed=self.config.search.seed, device=self.context.device, on_progress=on_progress)
+
+    def run(self, candidate_recipe: Any, on_progress: Callable[[str], None] | None = None) -> dict[str, Any]:
         started = time.perf_counter()
-        handle = self.baseline if len(candidate_recipe) == 0 else compress(
-            self.baseline, candidate_recipe, data=self.train_data, seq_len=self.config.seq_len,
-            seed=self.config.search.seed, device=self.context.device, on_progress=on_progress)
+        handle = self.build(candidate_recipe, on_progress)
         measured = measure_model(handle, context=self.context, budgets=self.budgets, evaluator=self.evaluator,
                                  seq_len=self.config.seq_len, max_time_s=self.config.search.latency_max_s,
                                  data=self.config.data.eval, on_progress=on_progress)
@@ -339,13 +354,19 @@ def _fail_abandoned(study: Any, storage: Any) -> int:
     return failed
 
 
-def _choose(candidates: list[dict[str, Any]], context: Context, higher_quality: bool) -> dict[str, Any] | None:
-    feasible = [c for c in candidates if c["feasible"]]
-    if not feasible:
-        return None
+def _ranked(candidates: list[dict[str, Any]], context: Context, higher_quality: bool,
+            cost: str = "cost") -> list[dict[str, Any]]:
+    """The candidates that meet every budget, best first: the context's cost, then quality, then
+    the earlier trial."""
     sign_cost = -1.0 if context.maximize_cost else 1.0
     sign_quality = -1.0 if higher_quality else 1.0
-    return min(feasible, key=lambda c: (sign_cost * c["cost"], sign_quality * c["quality"], c["number"]))
+    return sorted((c for c in candidates if c["feasible"]),
+                  key=lambda c: (sign_cost * c[cost], sign_quality * c["quality"], c["number"]))
+
+
+def _choose(candidates: list[dict[str, Any]], context: Context, higher_quality: bool) -> dict[str, Any] | None:
+    ranked = _ranked(candidates, context, higher_quality)
+    return ranked[0] if ranked else None
 
 
 def _closest(candidates: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, list[str]]:
@@ -475,6 +496,7 @@ def optimize(
         runner = _runner_for(config, baseline)
         result = _search(config, context, families, store, progress, TrialState, runner)
         result.env, result.created = env, created
+        _runoff(result, config, runner, progress)
         if out_dir is not None:
             _save(result, config, runner, Path(out_dir), store, progress, overwrite=overwrite)
     result.run_id = run.id
@@ -620,6 +642,71 @@ def _search(config: FrugalConfig, context: Context, families: set[str], store: A
                         candidates=candidates, pareto=pareto, chosen=chosen, why=why, closest=closest, missed=missed,
                         resumed_trials=resumed, config=config.to_dict(), stopped_early=stopped_early, failed=failed,
                         reference=reference_eval.to_dict(), budgets=runner.budgets.active())
+
+
+def _runoff(result: SearchResult, config: FrugalConfig, runner: _TrialRunner,
+            progress: Callable[[dict[str, Any]], None]) -> None:
+    """Time the best few candidates again, head to head, and let that pick (see the module docstring).
+
+    Each trial's latency or throughput was measured once, minutes apart from the others', on a
+    machine whose speed drifts; neighbouring candidates are often within that drift of each other.
+    The finalists (the ``search.finalists`` best by their trials) are rebuilt with the trial's seed
+    and raced by :func:`~frugalml.measure.compare_latency` at the context's cost batch; the best
+    run-off cost wins, quality and then the earlier trial breaking ties. Their quality is not
+    re-measured: a rebuild is the trial's model, and the gate checks the saved one.
+    """
+    from frugalml.compress import Recipe
+    from frugalml.measure import compare_latency
+
+    context = runner.context
+    if result.chosen is None or config.search.finalists < 2 or context.cost not in TIMED_COSTS:
+        return
+    higher_quality = bool(result.maximize[0])
+    finalists = _ranked(result.candidates, context, higher_quality)[:config.search.finalists]
+    if len(finalists) < 2:
+        return
+    total = config.search.trials
+    built: list[tuple[dict[str, Any], ModelHandle]] = []
+    for c in finalists:
+        progress({"done": total, "total": total, "message": f"run-off: rebuilding #{c['number']}", "best": None})
+        try:
+            built.append((c, runner.build(Recipe.from_dict(c["recipe"]))))
+        except Exception as exc:  # noqa: BLE001 - a finalist that cannot be rebuilt leaves the run-off
+            log.warning("run-off: #%d %s could not be rebuilt, left out: %s", c["number"], c["recipe_text"], exc)
+    if len(built) < 2:
+        return
+    batch = context.cost_batch
+    text = runner.baseline.input_spec.kind == "text"
+    round_s = config.search.latency_max_s / 3
+
+    def on_round(done: int, rounds: int) -> None:
+        progress({"done": total, "total": total, "best": None,
+                  "message": f"run-off: {len(built)} finalists at batch {batch}, round {done} of {rounds}"})
+
+    race = compare_latency([h for _, h in built], data=config.data.eval, batch=batch,
+                           seq_len=config.seq_len if text else None, device=context.device,
+                           rounds=RUNOFF_ROUNDS, round_s=round_s, on_progress=on_round)
+    rows = []
+    for (c, _), contender in zip(built, race.contenders):
+        if context.cost == "latency_p95_ms":
+            cost, by_round = contender.p95_ms, list(contender.p95_by_round_ms)
+        else:
+            cost, by_round = contender.throughput_items_per_s, [batch * 1e3 / m for m in contender.mean_by_round_ms]
+        rows.append({"number": c["number"], "recipe_text": c["recipe_text"], "quality": c["quality"],
+                     "feasible": True, "trial_cost": c["cost"], "cost": cost, "by_round": by_round})
+    winner = _ranked(rows, context, higher_quality)[0]
+    trial_pick = result.chosen["number"]
+    result.chosen = next(c for c, _ in built if c["number"] == winner["number"])
+    result.runoff = {"metric": context.cost_label, "batch": batch, "rounds": race.rounds, "round_s": race.round_s,
+                     "orders": [list(o) for o in race.orders], "trial_pick": trial_pick,
+                     "pick": winner["number"], "finalists": [{k: v for k, v in r.items() if k != "feasible"}
+                                                             for r in rows]}
+    result.why += (f"; the {len(rows)} best by their trials were rebuilt and timed again head to head "
+                   f"({race.rounds} alternating rounds), which decided")
+    if winner["number"] != trial_pick:
+        result.why += f" (the trials alone had ranked #{trial_pick} first)"
+    log.info("run-off: #%d picked over %s", winner["number"],
+             ", ".join(f"#{r['number']} {r['cost']:.4g}" for r in rows))
 
 
 def _tell_failed(study: Any, trial: Any, exc: BaseException, TrialState: Any) -> None:
