@@ -59,6 +59,9 @@ def main(out_dir: str) -> int:
         mark = "*" if result.chosen and c["number"] == result.chosen["number"] else " "
         print(f"{mark} #{c['number']:<2} accuracy {c['quality']:.4f}  p95 {c['cost']:.4f} ms  "
               f"{'meets' if c['feasible'] else 'misses'} budgets  {c['recipe_text']}")
+    if result.runoff:  # the finalists, timed again head to head
+        print("run-off: " + ", ".join(f"#{f['number']} {f['trial_cost']:.4f} -> {f['cost']:.4f} ms"
+                                      for f in result.runoff["finalists"]))
     print(result.why)
     if result.verdict is not None:
         print(f"gate on {out_dir}/model: {'pass' if result.verdict.passed else 'fail'}")

@@ -40,7 +40,11 @@ def test_search_saves_the_chosen_model_and_resumes(tmp_path: Path, sqlite_url: s
     assert [f["number"] for f in runoff["finalists"]] == [c["number"] for c in ranked[:3]]
     assert all(len(f["by_round"]) == runoff["rounds"] == 6 for f in runoff["finalists"])
     fastest = min(runoff["finalists"], key=lambda f: (f["cost"], -f["quality"], f["number"]))
-    assert result.chosen["number"] == runoff["pick"] == fastest["number"]
+    tied = [f for f in runoff["finalists"] if f["number"] in runoff["tied"]]
+    assert fastest in tied and result.chosen["number"] == runoff["pick"]
+    assert runoff["pick"] == max(tied, key=lambda f: (f["quality"], -f["cost"], -f["number"]))["number"]
+    for f in runoff["finalists"]:  # a finalist left out of the tie was slower than the fastest in every round
+        assert f in tied or all(a < b for a, b in zip(fastest["by_round"], f["by_round"]))
     assert "timed again head to head" in result.why
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["chosen"]["number"] == result.chosen["number"] and summary["verdict"]["checks"]
@@ -322,3 +326,22 @@ def test_finalists_1_takes_the_best_trial_as_measured(sqlite_url: str) -> None:
     feasible = [c for c in result.candidates if c["feasible"]]
     assert len(feasible) == 2 and result.runoff is None and "head to head" not in result.why
     assert result.chosen["cost"] == min(c["cost"] for c in feasible)
+
+
+def test_runoff_within_noise_is_decided_by_quality() -> None:
+    from frugalml.search._optimize import _runoff_pick
+
+    def row(number: int, quality: float, by_round: list[float]) -> dict:
+        return {"number": number, "quality": quality, "cost": float(sorted(by_round)[2]), "by_round": by_round,
+                "feasible": True}
+
+    fast = row(1, 0.97, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    close = row(2, 0.98, [1.1, 0.9, 1.1, 0.9, 1.1, 1.1])  # slower by median, faster in two rounds: a tie
+    slow = row(3, 0.99, [1.2, 1.2, 1.2, 1.2, 1.2, 1.2])  # slower in every round: out, despite its quality
+    winner, tied = _runoff_pick([fast, close, slow], get_context("edge-cpu"), higher_quality=True)
+    assert winner is close and tied == [fast, close]
+    winner, tied = _runoff_pick([fast, slow], get_context("edge-cpu"), higher_quality=True)
+    assert winner is fast and tied == [fast]
+    # throughput (cloud-gpu) is maximised: the same rows read as items/s flip the roles
+    winner, tied = _runoff_pick([fast, close, slow], get_context("cloud-gpu"), higher_quality=True)
+    assert winner is slow and tied == [slow]

@@ -68,13 +68,18 @@ def render_search(result: SearchResult) -> None:
         r = result.runoff
         runoff = Table(title=f"Run-off: {r['metric']}, finalists timed head to head in {r['rounds']} alternating "
                        "rounds", title_justify="left")
-        for col in ("#", "recipe", "in its trial", "run-off", "rounds (min-max)"):
+        for col in ("#", "recipe", "in its trial", "run-off", "rounds (min-max)", "tied"):
             runoff.add_column(col, justify="left" if col == "recipe" else "right")
+        tied = r.get("tied") or []
         for f in r["finalists"]:
             runoff.add_row(str(f["number"]), f["recipe_text"], f"{f['trial_cost']:.4g}", f"{f['cost']:.4g}",
                            f"{min(f['by_round']):.4g}-{max(f['by_round']):.4g}",
+                           "yes" if f["number"] in tied and len(tied) > 1 else "",
                            style="bold yellow" if f["number"] == r["pick"] else None)
         console.print(runoff)
+        if len(tied) > 1:
+            console.print(f"tied: the fastest, #{tied[0]}, was not faster than the other tied finalists in every "
+                          "round, so quality decided among them", highlight=False)
     if result.resumed_trials:
         console.print(f"resumed: {result.resumed_trials} trial(s) came from an earlier run of this study")
     if result.chosen is not None:
