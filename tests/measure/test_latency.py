@@ -150,17 +150,19 @@ def test_race_rounds_orders_and_slices() -> None:
         return fn.now - before
 
     rounds: list[tuple[int, int]] = []
-    samples, orders = race([model, slow], timer=timer, rounds=3, round_s=0.2, warmup_iters=2, min_iters=5,
-                           on_round=lambda done, total: rounds.append((done, total)))
+    samples, orders = race([model, slow], timer=timer, rounds=3, round_s=0.2, warmup_iters=2, first_warmup_s=0.095,
+                           min_iters=5, on_round=lambda done, total: rounds.append((done, total)))
     assert orders == [[0, 1], [1, 0], [0, 1]] and rounds == [(1, 3), (2, 3), (3, 3)]
     assert [len(s) for s in samples[0]] == [20, 20, 20]  # 0.2 s of 10 ms calls per round
     assert [len(s) for s in samples[1]] == [5, 5, 5]  # a slow model still gets min_iters calls
-    assert model.calls == 3 * (2 + 20) and slow.calls == 3 * (2 + 5)  # two untimed calls before each slice
+    # first 0.095 s of untimed calls (at least 3), then two untimed calls before each slice
+    assert model.calls == 10 + 3 * (2 + 20) and slow.calls == 3 + 3 * (2 + 5)
 
 
 @pytest.mark.parametrize("kwargs, name", [
     ({"fns": []}, "fns"), ({"rounds": 0}, "rounds"), ({"round_s": -1.0}, "round_s"),
     ({"min_iters": 5, "max_iters": 2}, "max_iters"), ({"warmup_iters": -1}, "warmup_iters"),
+    ({"first_warmup_s": float("inf")}, "first_warmup_s"),
 ])
 def test_race_bad_arguments(kwargs: dict, name: str) -> None:
     fns = kwargs.pop("fns", [lambda: None])

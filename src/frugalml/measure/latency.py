@@ -213,6 +213,7 @@ def race(
     rounds: int = 5,
     round_s: float = 1.0,
     warmup_iters: int = 2,
+    first_warmup_s: float = 0.2,
     min_iters: int = 5,
     max_iters: int = 5000,
     on_round: Callable[[int, int], None] | None = None,
@@ -220,6 +221,8 @@ def race(
     """Time ``fns`` head to head: ``rounds`` rounds, each running every function for ``round_s``
     seconds of timed work (at least ``min_iters``, at most ``max_iters`` iterations) after
     ``warmup_iters`` untimed calls, in alternating order (forward in even rounds, reversed in odd).
+    Before the first round each function is called, untimed, for at least ``first_warmup_s``
+    seconds and 3 calls (lazy initialisation, compilation, CUDA graph capture, allocator growth).
 
     Returns the samples in seconds (``samples[i][r]``: function ``i`` in round ``r``) and the order
     each round ran, for the record.
@@ -236,7 +239,15 @@ def race(
         raise InvalidArgumentError("round_s", round_s, "must be a positive finite number", "Pass e.g. round_s=1.0.")
     if not (isinstance(warmup_iters, int) and warmup_iters >= 0):
         raise InvalidArgumentError("warmup_iters", warmup_iters, "must be an integer >= 0", "Pass e.g. 2.")
+    if not (isinstance(first_warmup_s, (int, float)) and math.isfinite(first_warmup_s) and first_warmup_s >= 0):
+        raise InvalidArgumentError("first_warmup_s", first_warmup_s, "must be a finite number >= 0",
+                                   "Pass e.g. first_warmup_s=0.2.")
     timer = timer or cpu_timer()
+    for fn in fns:
+        warmed, elapsed = 0, 0.0
+        while warmed < 3 or (elapsed < first_warmup_s and warmed < max_iters):
+            elapsed += timer(fn)
+            warmed += 1
     samples: list[list[np.ndarray]] = [[] for _ in fns]
     orders: list[list[int]] = []
     for r in range(rounds):
