@@ -61,6 +61,8 @@ def test_compare_table_json_and_store(capsys, sqlite_url: str, monkeypatch: pyte
     assert run.kind == "compare" and run.status == "succeeded" and run.result["batch"] == 4
     rows = [m for m in run.measurements if m.name in ("latency_p50", "latency_p95", "throughput")]
     assert len(rows) == 6 and sorted({m.source for m in rows}) == ["0:zoo:digits-mlp", "1:zoo:digits-mlp"]
+    code, out, _ = run_cli(["runs", "list", "--store", sqlite_url, "--kind", "compare"], capsys)
+    assert code == 0 and "p50 vs the first: 1.00x" in " ".join(out.split())
 
 
 @pytest.mark.parametrize("value, shown", [(0.0, "0 J"), (2.5, "2.5 J"), (0.0253, "25.3 mJ"), (0.000274, "274 µJ"),

@@ -95,3 +95,21 @@ def test_gate_regression_against_a_stored_run(pruned_fair: Path, sqlite_url: str
     assert verdict.baseline.startswith(f"run {run.run_id}")
     with pytest.raises(InvalidArgumentError, match="baseline"):
         gate(pruned_fair, cfg, baseline="/no/such/model")
+    assert all(r.method == "ci" and r.rounds is None for r in verdict.regressions)
+
+
+def test_gate_races_a_baseline_model_head_to_head(pruned_fair: Path, sqlite_url: str) -> None:
+    cfg = config_from_dict({"model": "zoo:digits-fair-cnn", "data": "zoo:digits-fair",
+                            "budgets": {"quality_drop": 0.5, "worst_group_drop": 0.5},
+                            "search": {"latency_max_s": 0.3}, "store": sqlite_url})
+    verdict = gate(pruned_fair, cfg, baseline=pruned_fair, tolerance=0.5)  # the model against itself
+    assert verdict.baseline == str(pruned_fair)
+    assert [r.metric for r in verdict.regressions] == ["latency_p95_ms@1", "latency_p95_ms@32"]
+    for r in verdict.regressions:
+        assert r.method == "head-to-head" and r.rounds == 6 and 0 <= r.rounds_slower <= 6
+        assert r.regressed == (r.rounds_slower == 6)  # slower by more than the tolerance in every round
+        assert r.measured.low <= r.measured.value <= r.measured.high  # the median within the rounds' range
+    doc = verdict.to_dict()["regressions"][0]
+    assert doc["method"] == "head-to-head" and doc["rounds"] == 6
+    md = verdict.to_markdown()
+    assert "measured (range over the rounds)" in md and "slower by more than 50% in every round" in md

@@ -39,8 +39,10 @@ def render_verdict(verdict: Verdict) -> None:
                       "—" if c.margin is None else f"{c.margin:.4g}", result)
     console.print(table)
     if verdict.regressions:
-        reg = Table(title=f"Against baseline {verdict.baseline}", title_justify="left")
-        for col in ("metric", "measured (95% CI)", "baseline (95% CI)", "ratio", "result"):
+        reg = Table(title=f"Against baseline {verdict.baseline}", title_justify="left",
+                    caption=verdict.regressions[0].rule(), caption_justify="left")
+        interval = "range over rounds" if verdict.regressions[0].method == "head-to-head" else "95% CI"
+        for col in ("metric", f"measured ({interval})", f"baseline ({interval})", "ratio", "result"):
             reg.add_column(col, justify="left" if col in ("metric", "result") else "right")
         for r in verdict.regressions:
             reg.add_row(r.metric, f"{r.measured.value:.4g} [{r.measured.low:.4g}, {r.measured.high:.4g}]",

@@ -23,6 +23,10 @@ def _headline(run: RunRecord) -> str:
     if latency:
         first = min(latency, key=int)
         return f"p50 {latency[first]['p50']:.3f} ms at batch {first}"
+    if run.kind == "compare" and result.get("contenders"):
+        first = result["contenders"][0]["p50_ms"]
+        return f"batch {result['batch']}, p50 vs the first: " + ", ".join(
+            f"{c['p50_ms'] / first:.2f}x" for c in result["contenders"])
     chosen = result.get("chosen")
     if chosen:
         return f"{chosen.get('recipe_text') or '(unchanged)'}: {chosen['quality']:.4g}, {chosen['cost']:.4g}"

@@ -2,8 +2,13 @@
 
 The verdict is what CI acts on: one row per budget (measured value with its CI, limit, margin,
 pass / fail) and, with a baseline, one row per latency batch size saying whether the model got
-slower. A p95 counts as a regression only when its whole confidence interval lies above the
-baseline's by more than the tolerance: noise alone does not fail a build.
+slower, so that noise alone does not fail a build:
+
+- a baseline model directory is timed head to head with the model (``compare_latency``: 6 rounds,
+  alternating), and the p95 regresses only if the model was slower by more than the tolerance in
+  every round (the rounds are paired: the machine's drift falls on both alike);
+- a stored run was measured at another time, so its p95 regresses only when the model's whole 95%
+  confidence interval lies above the run's by more than the tolerance.
 
 Outputs for CI: :meth:`Verdict.to_junit` (test reports), :meth:`Verdict.to_markdown` (a pull
 request comment), :meth:`Verdict.to_dict` (JSON).
@@ -33,21 +38,39 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Regression:
-    """Latency p95 at one batch size against the baseline's."""
+    """Latency p95 at one batch size against the baseline's.
+
+    ``method`` is ``"ci"`` (a stored run: ``measured`` and ``baseline`` carry 95% confidence
+    intervals, compared whole) or ``"head-to-head"`` (a baseline model raced with the model:
+    medians over the rounds, with the range of the rounds as the interval; ``rounds_slower`` of
+    ``rounds`` rounds had the model slower by more than the tolerance).
+    """
 
     metric: str
     measured: Estimate
     baseline: Estimate
     tolerance: float
     regressed: bool
+    method: str = "ci"
+    rounds: int | None = None
+    rounds_slower: int | None = None
 
     @property
     def ratio(self) -> float:
         return self.measured.value / self.baseline.value if self.baseline.value else float("inf")
 
+    def rule(self) -> str:
+        """One sentence saying how this row was decided."""
+        if self.method == "head-to-head":
+            return (f"Timed head to head with the baseline in {self.rounds} alternating rounds (medians over the "
+                    f"rounds); a regression is slower by more than {self.tolerance:.0%} in every round.")
+        return (f"Against a stored run: a regression's whole 95% CI lies above the baseline's by more than "
+                f"{self.tolerance:.0%}.")
+
     def to_dict(self) -> dict[str, Any]:
         return {"metric": self.metric, "measured": self.measured.to_dict(), "baseline": self.baseline.to_dict(),
-                "tolerance": self.tolerance, "regressed": self.regressed, "ratio": self.ratio}
+                "tolerance": self.tolerance, "regressed": self.regressed, "ratio": self.ratio,
+                "method": self.method, "rounds": self.rounds, "rounds_slower": self.rounds_slower}
 
 
 @dataclass
@@ -84,11 +107,15 @@ class Verdict:
             lines.append(f"| {c.budget} | {_fmt_measured(c)} | {_op(c)} {_num(c.limit)} {c.unit} | "
                          f"{_num(c.margin) if c.margin is not None else '—'} | {_result(c)} |")
         if self.regressions:
+            head = self.regressions[0].method == "head-to-head"
+            interval = "range over the rounds" if head else "95% CI"
             lines += ["", f"Against baseline `{self.baseline}`:", "",
-                      "| metric | measured (95% CI) | baseline (95% CI) | ratio | result |", "|---|---|---|---|---|"]
+                      f"| metric | measured ({interval}) | baseline ({interval}) | ratio | result |",
+                      "|---|---|---|---|---|"]
             for r in self.regressions:
                 lines.append(f"| {r.metric} | {_est(r.measured)} | {_est(r.baseline)} | {r.ratio:.2f}x | "
                              f"{'❌ regression' if r.regressed else '✅ ok'} |")
+            lines += ["", self.regressions[0].rule()]
         return "\n".join(lines) + "\n"
 
     def to_junit(self) -> str:
@@ -229,13 +256,21 @@ def gate(model: ModelHandle | str | Path, config: FrugalConfig | str | Path | No
                                  data=config.data.eval, on_progress=on_progress)
         verdict = Verdict(model=handle.name, context=context.name, checks=check_budgets(measured, budgets),
                           measured=measured)
-        if baseline is not None:
-            verdict.baseline, base_p95 = _resolve_baseline(baseline, opened, config, context, budgets, on_progress)
+        if baseline is not None and _is_run_id(baseline):
+            if opened is None:
+                from frugalml.store import open_store
+
+                opened = open_store(config.store)
+            verdict.baseline, base_p95 = _baseline_from_run(opened, int(str(baseline)))
             for batch, est in sorted(measured.latency_p95_ms.items()):
                 if batch in base_p95:
                     b = base_p95[batch]
                     verdict.regressions.append(Regression(
                         f"latency_p95_ms@{batch}", est, b, tolerance, regressed=est.low > b.high * (1 + tolerance)))
+        elif baseline is not None:
+            verdict.baseline = str(baseline)
+            verdict.regressions = _race_baseline(handle, Path(str(baseline)), config, context,
+                                                 sorted(measured.latency_p95_ms), tolerance, on_progress)
     if run is not None:
         from frugalml.store import Measurement
 
@@ -247,20 +282,40 @@ def gate(model: ModelHandle | str | Path, config: FrugalConfig | str | Path | No
     return verdict
 
 
-def _resolve_baseline(baseline: int | str | Path, store: Any, config: FrugalConfig, context: Any, budgets: Budgets,
-                      on_progress: Callable[[str], None] | None) -> tuple[str, dict[int, Estimate]]:
-    text = str(baseline)
-    if isinstance(baseline, int) or text.isdigit():
-        if store is None:
-            from frugalml.store import open_store
+def _is_run_id(baseline: int | str | Path) -> bool:
+    return (isinstance(baseline, int) and not isinstance(baseline, bool)) or str(baseline).isdigit()
 
-            store = open_store(config.store)
-        return _baseline_from_run(store, int(text))
-    path = Path(text)
+
+GATE_ROUNDS = 6  # even: the model and the baseline each run first in half of the rounds
+
+
+def _race_baseline(handle: ModelHandle, path: Path, config: FrugalConfig, context: Any, batches: list[int],
+                   tolerance: float, on_progress: Callable[[str], None] | None) -> list[Regression]:
+    """The model against a baseline model, raced head to head at each batch size."""
+    from frugalml.measure import compare_latency
+
     if not path.exists():
-        raise InvalidArgumentError("baseline", text, "is neither a run id nor an existing model path",
+        raise InvalidArgumentError("baseline", str(path), "is neither a run id nor an existing model path",
                                    "Pass a run id from `frugal runs list` or a model directory.")
-    base = measure_model(load_model(path), context=context, budgets=budgets, evaluator=None, seq_len=config.seq_len,
-                         max_time_s=max(config.search.latency_max_s, 3.0), data=config.data.eval,
-                         on_progress=on_progress)
-    return text, base.latency_p95_ms
+    base = load_model(path)
+    text = handle.input_spec.kind == "text"
+    # The same timed seconds per model and batch size as the gate's own measurement.
+    round_s = max(config.search.latency_max_s, 3.0) / GATE_ROUNDS
+    rows = []
+    for batch in batches:
+        if on_progress is not None:
+            on_progress(f"timing {handle.name} against the baseline {path} at batch {batch}")
+        race = compare_latency([handle, base], data=config.data.eval, batch=batch,
+                               seq_len=config.seq_len if text else None, device=context.device,
+                               rounds=GATE_ROUNDS, round_s=round_s)
+        mine, theirs = race.contenders
+        slower = sum(m > b * (1 + tolerance) for m, b in zip(mine.p95_by_round_ms, theirs.p95_by_round_ms))
+        rows.append(Regression(
+            f"latency_p95_ms@{batch}", _over_rounds(mine.p95_ms, mine.p95_by_round_ms),
+            _over_rounds(theirs.p95_ms, theirs.p95_by_round_ms), tolerance, regressed=slower == race.rounds,
+            method="head-to-head", rounds=race.rounds, rounds_slower=slower))
+    return rows
+
+
+def _over_rounds(value: float, by_round: tuple[float, ...]) -> Estimate:
+    return Estimate(value, min(by_round), max(by_round))
