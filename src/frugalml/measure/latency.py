@@ -210,7 +210,7 @@ def race(
     fns: Sequence[Callable[[], object]],
     *,
     timer: Timer | None = None,
-    rounds: int = 5,
+    rounds: int = 6,
     round_s: float = 1.0,
     warmup_iters: int = 2,
     first_warmup_s: float = 0.2,

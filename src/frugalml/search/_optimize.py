@@ -14,9 +14,10 @@ The flow (DESIGN.md, "the main flow"):
 5. the Pareto front of quality vs cost; among the candidates that meet every budget the context's
    priority picks (lowest cost, then best quality). Each trial was timed once, at its own moment,
    so for a latency or throughput cost the best few (``search.finalists``) are rebuilt and timed
-   again head to head in alternating rounds (a run-off), and that decides; the chosen recipe is
-   rebuilt, saved as an artifact, re-measured from disk and gated; the original and the chosen model are profiled in
-   full for the report; ``summary.json``, ``report.html`` and ``MODEL_CARD.md`` go beside it.
+   again head to head in alternating rounds (a run-off), and that decides;
+6. the chosen recipe is rebuilt, saved as an artifact, re-measured from disk and gated; the
+   original and the chosen model are profiled in full for the report; ``summary.json``,
+   ``report.html`` and ``MODEL_CARD.md`` go beside it.
 """
 
 from __future__ import annotations
@@ -354,14 +355,13 @@ def _fail_abandoned(study: Any, storage: Any) -> int:
     return failed
 
 
-def _ranked(candidates: list[dict[str, Any]], context: Context, higher_quality: bool,
-            cost: str = "cost") -> list[dict[str, Any]]:
+def _ranked(candidates: list[dict[str, Any]], context: Context, higher_quality: bool) -> list[dict[str, Any]]:
     """The candidates that meet every budget, best first: the context's cost, then quality, then
     the earlier trial."""
     sign_cost = -1.0 if context.maximize_cost else 1.0
     sign_quality = -1.0 if higher_quality else 1.0
     return sorted((c for c in candidates if c["feasible"]),
-                  key=lambda c: (sign_cost * c[cost], sign_quality * c["quality"], c["number"]))
+                  key=lambda c: (sign_cost * c["cost"], sign_quality * c["quality"], c["number"]))
 
 
 def _choose(candidates: list[dict[str, Any]], context: Context, higher_quality: bool) -> dict[str, Any] | None:
@@ -652,8 +652,10 @@ def _runoff(result: SearchResult, config: FrugalConfig, runner: _TrialRunner,
     machine whose speed drifts; neighbouring candidates are often within that drift of each other.
     The finalists (the ``search.finalists`` best by their trials) are rebuilt with the trial's seed
     and raced by :func:`~frugalml.measure.compare_latency` at the context's cost batch; the best
-    run-off cost wins, quality and then the earlier trial breaking ties. Their quality is not
-    re-measured: a rebuild is the trial's model, and the gate checks the saved one.
+    run-off cost (the median over the rounds of each round's p95, or throughput) wins unless
+    another finalist is within the rounds' noise of it, when quality decides (:func:`_runoff_pick`).
+    Their quality is not re-measured: a rebuild is the trial's model, and the gate checks the
+    saved one.
     """
     from frugalml.compress import Recipe
     from frugalml.measure import compare_latency
@@ -718,7 +720,7 @@ def _runoff_pick(rows: list[dict[str, Any]], context: Context,
                  higher_quality: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The run-off's winner, and the finalists tied with the fastest (the fastest first).
 
-    The rounds are paired (every finalist ran in each, minutes apart from the next), so "faster"
+    The rounds are paired (every finalist ran in each round, seconds apart), so "faster"
     is decided per round: a finalist is clearly slower than the fastest (by median) only if the
     fastest beat it in every round (a sign test: 6 of 6 has a two-sided p of 0.03). The fastest and
     those it did not beat in every round are tied, and among them quality decides (as it breaks
