@@ -46,6 +46,8 @@ def test_search_saves_the_chosen_model_and_resumes(tmp_path: Path, sqlite_url: s
     for f in runoff["finalists"]:  # a finalist left out of the tie was slower than the fastest in every round
         assert f in tied or all(a < b for a, b in zip(fastest["by_round"], f["by_round"]))
     assert "timed again head to head" in result.why
+    assert (runoff["tie_note"] is None) == (len(tied) == 1)  # a tie is explained, in `why` too
+    assert runoff["tie_note"] is None or runoff["tie_note"] in result.why
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["chosen"]["number"] == result.chosen["number"] and summary["verdict"]["checks"]
     assert summary["runoff"]["pick"] == result.chosen["number"]

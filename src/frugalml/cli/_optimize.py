@@ -79,9 +79,8 @@ def render_search(result: SearchResult) -> None:
                            "yes" if f["number"] in tied and len(tied) > 1 else "",
                            style="bold yellow" if f["number"] == r["pick"] else None)
         console.print(runoff)
-        if len(tied) > 1:
-            console.print(f"tied: the fastest, #{tied[0]}, was not faster than the other tied finalists in every "
-                          "round, so quality decided among them", highlight=False)
+        if r.get("tie_note"):
+            console.print(f"tied: {r['tie_note']}", highlight=False)
     if result.resumed_trials:
         console.print(f"resumed: {result.resumed_trials} trial(s) came from an earlier run of this study")
     if result.chosen is not None:

@@ -699,17 +699,18 @@ def _runoff(result: SearchResult, config: FrugalConfig, runner: _TrialRunner,
     winner, tied = _runoff_pick(rows, context, higher_quality)
     trial_pick = result.chosen["number"]
     result.chosen = next(c for c, _ in built if c["number"] == winner["number"])
+    tie_note = None
+    if len(tied) > 1:
+        # Among tied finalists quality decides; where their quality is equal, the run-off cost does.
+        tie_note = (f"the fastest, #{tied[0]['number']}, was not faster than {_numbers(tied[1:])} in every round, "
+                    "so quality decided among them" + ("" if len({r["quality"] for r in tied}) > 1 else
+                                                       ", and as theirs is equal, the run-off cost"))
     result.runoff = {"metric": context.cost_label, "batch": batch, "rounds": race.rounds, "round_s": race.round_s,
                      "orders": [list(o) for o in race.orders], "trial_pick": trial_pick,
-                     "pick": winner["number"], "tied": [r["number"] for r in tied],
+                     "pick": winner["number"], "tied": [r["number"] for r in tied], "tie_note": tie_note,
                      "finalists": [{k: v for k, v in r.items() if k != "feasible"} for r in rows]}
     result.why += (f"; the {len(rows)} best by their trials were rebuilt and timed again head to head "
-                   f"({race.rounds} alternating rounds)")
-    if len(tied) > 1:
-        result.why += (f", where the fastest, #{tied[0]['number']}, was not faster than {_numbers(tied[1:])} in "
-                       "every round, so quality decided among them")
-    else:
-        result.why += ", which decided"
+                   f"({race.rounds} alternating rounds), " + (f"where {tie_note}" if tie_note else "which decided"))
     if winner["number"] != trial_pick:
         result.why += f" (the trials alone had ranked #{trial_pick} first)"
     log.info("run-off: #%d picked over %s", winner["number"],
