@@ -164,13 +164,8 @@ def measure_latency(
     Warm-up runs ``warmup_iters`` iterations and continues until ``warmup_s`` has passed (capped at a
     quarter of ``max_time_s``), so lazy initialisation, allocator growth and caches stay out of the numbers.
     """
-    check_positive_int(min_iters, "min_iters")
-    check_positive_int(max_iters, "max_iters")
+    _check_iters(min_iters, max_iters, warmup_iters)
     check_positive_int(check_every, "check_every")
-    if max_iters < min_iters:
-        raise InvalidArgumentError("max_iters", max_iters, f"must be >= min_iters ({min_iters})", "Raise max_iters.")
-    if not (isinstance(warmup_iters, int) and warmup_iters >= 0):
-        raise InvalidArgumentError("warmup_iters", warmup_iters, "must be an integer >= 0", "Pass e.g. 3.")
     for name, value in (("max_time_s", max_time_s), ("rel_ci", rel_ci)):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise InvalidArgumentError(name, value, "must be a positive finite number", f"Pass e.g. {name}=10.")
@@ -178,10 +173,7 @@ def measure_latency(
         raise InvalidArgumentError("warmup_s", warmup_s, "must be >= 0", "Pass e.g. warmup_s=0.2.")
     timer = timer or cpu_timer()
 
-    warmed, warm_elapsed = 0, 0.0
-    while warmed < warmup_iters or (warm_elapsed < min(warmup_s, max_time_s / 4) and warmed < max_iters):
-        warm_elapsed += timer(fn)
-        warmed += 1
+    warmed = _warm_up(fn, timer, calls=warmup_iters, seconds=min(warmup_s, max_time_s / 4), max_calls=max_iters)
 
     samples: list[float] = []
     elapsed = 0.0
@@ -204,6 +196,25 @@ def measure_latency(
             break
     array = np.asarray(samples)
     return summarize(array, warmup=warmed, stop_reason=stop_reason), array
+
+
+def _check_iters(min_iters: int, max_iters: int, warmup_iters: int) -> None:
+    check_positive_int(min_iters, "min_iters")
+    check_positive_int(max_iters, "max_iters")
+    if max_iters < min_iters:
+        raise InvalidArgumentError("max_iters", max_iters, f"must be >= min_iters ({min_iters})", "Raise max_iters.")
+    if not (isinstance(warmup_iters, int) and warmup_iters >= 0):
+        raise InvalidArgumentError("warmup_iters", warmup_iters, "must be an integer >= 0", "Pass e.g. 3.")
+
+
+def _warm_up(fn: Callable[[], object], timer: Timer, *, calls: int, seconds: float, max_calls: int) -> int:
+    """Untimed calls of ``fn``: at least ``calls``, and until ``seconds`` have passed (at most
+    ``max_calls``); returns how many ran."""
+    warmed, elapsed = 0, 0.0
+    while warmed < calls or (elapsed < seconds and warmed < max_calls):
+        elapsed += timer(fn)
+        warmed += 1
+    return warmed
 
 
 def race(
@@ -231,23 +242,15 @@ def race(
     if not fns:
         raise InvalidArgumentError("fns", "[]", "holds nothing to time", "Pass at least one callable.")
     check_positive_int(rounds, "rounds", maximum=10_000)
-    check_positive_int(min_iters, "min_iters")
-    check_positive_int(max_iters, "max_iters")
-    if max_iters < min_iters:
-        raise InvalidArgumentError("max_iters", max_iters, f"must be >= min_iters ({min_iters})", "Raise max_iters.")
+    _check_iters(min_iters, max_iters, warmup_iters)
     if not (isinstance(round_s, (int, float)) and math.isfinite(round_s) and round_s > 0):
         raise InvalidArgumentError("round_s", round_s, "must be a positive finite number", "Pass e.g. round_s=1.0.")
-    if not (isinstance(warmup_iters, int) and warmup_iters >= 0):
-        raise InvalidArgumentError("warmup_iters", warmup_iters, "must be an integer >= 0", "Pass e.g. 2.")
     if not (isinstance(first_warmup_s, (int, float)) and math.isfinite(first_warmup_s) and first_warmup_s >= 0):
         raise InvalidArgumentError("first_warmup_s", first_warmup_s, "must be a finite number >= 0",
                                    "Pass e.g. first_warmup_s=0.2.")
     timer = timer or cpu_timer()
     for fn in fns:
-        warmed, elapsed = 0, 0.0
-        while warmed < 3 or (elapsed < first_warmup_s and warmed < max_iters):
-            elapsed += timer(fn)
-            warmed += 1
+        _warm_up(fn, timer, calls=3, seconds=first_warmup_s, max_calls=max_iters)
     samples: list[list[np.ndarray]] = [[] for _ in fns]
     orders: list[list[int]] = []
     for r in range(rounds):
