@@ -115,3 +115,14 @@ def test_cli_compress(tmp_path: Path, capsys, sqlite_url: str) -> None:
     with pytest.raises(SystemExit) as info:
         main(["compress", "zoo:digits-mlp", "--recipe", str(recipe), "-o", str(tmp_path / "o2"), "--store", sqlite_url])
     assert info.value.code == 2 and "steps[0].amount=2" in capsys.readouterr().err
+
+
+def test_compress_to_dir_saves_a_model_already_built(tmp_path: Path, digits_mlp) -> None:
+    from frugalml.compress import ExportOnnx, compress_to_dir
+
+    built = compress(digits_mlp, [ExportOnnx()])
+    result = compress_to_dir(digits_mlp, [ExportOnnx()], tmp_path / "a", compressed=built)
+    assert result.handle is built and load_model(tmp_path / "a").metadata["compression"]["recipe"] == \
+        built.metadata["compression"]["recipe"]
+    with pytest.raises(InvalidArgumentError, match="compressed=.*not the result of this recipe"):
+        compress_to_dir(digits_mlp, [QuantizeDynamic()], tmp_path / "b", compressed=built)

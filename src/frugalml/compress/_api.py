@@ -199,9 +199,14 @@ def compress_to_dir(
     encrypt_key: bytes | None = None,
     overwrite: bool = False,
     store: Any = None,
+    compressed: ModelHandle | None = None,
     on_progress: Callable[[str], None] | None = None,
 ) -> CompressResult:
-    """Compress, measure fidelity on held-out data, save the artifact, and record the run."""
+    """Compress, measure fidelity on held-out data, save the artifact, and record the run.
+
+    ``compressed``: ``model`` already compressed by ``recipe`` with these arguments (the search's
+    run-off built its winner); it is saved as is instead of being built a second time.
+    """
     from frugalml.compress.artifact import save_model
     from frugalml.measure.env import fingerprint
 
@@ -209,6 +214,11 @@ def compress_to_dir(
     original = model if isinstance(model, ModelHandle) else load_model(model)
     recipe_obj = recipe if isinstance(recipe, Recipe) else (Recipe.load(recipe) if isinstance(recipe, (str, Path))
                                                             else Recipe(recipe))
+    if compressed is not None and (not isinstance(compressed, ModelHandle) or (
+            compressed.metadata.get("compression") or {}).get("recipe") != recipe_obj.to_dict()):
+        raise InvalidArgumentError("compressed", getattr(compressed, "name", type(compressed).__name__),
+                                   "is not the result of this recipe", "Pass the handle compress() returned for "
+                                   "this model and recipe, or leave compressed out.")
     run = None
     if store is not None:
         from frugalml.store import Store, open_store
@@ -221,8 +231,9 @@ def compress_to_dir(
     from frugalml.store import fail_on_error
 
     with fail_on_error(run):
-        compressed = compress(original, recipe_obj, data=data, seq_len=seq_len, seed=seed, device=device,
-                              on_progress=on_progress)
+        if compressed is None:
+            compressed = compress(original, recipe_obj, data=data, seq_len=seq_len, seed=seed, device=device,
+                                  on_progress=on_progress)
         items, labels = _eval_items(original, data)
         metrics: dict[str, Any] = {}
         if items is not None:

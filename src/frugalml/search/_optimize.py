@@ -15,7 +15,8 @@ The flow (DESIGN.md, "the main flow"):
    priority picks (lowest cost, then best quality). Each trial was timed once, at its own moment,
    so for a latency or throughput cost the best few (``search.finalists``) are rebuilt and timed
    again head to head in alternating rounds (a run-off), and that decides;
-6. the chosen recipe is rebuilt, saved as an artifact, re-measured from disk and gated; the
+6. the chosen model (the run-off's winner as built, else rebuilt) is saved as an artifact,
+   re-measured from disk and gated; the
    original and the chosen model are profiled in full for the report; ``summary.json``,
    ``report.html`` and ``MODEL_CARD.md`` go beside it.
 """
@@ -496,9 +497,9 @@ def optimize(
         runner = _runner_for(config, baseline)
         result = _search(config, context, families, store, progress, TrialState, runner)
         result.env, result.created = env, created
-        _runoff(result, config, runner, progress)
+        winner = _runoff(result, config, runner, progress)
         if out_dir is not None:
-            _save(result, config, runner, Path(out_dir), store, progress, overwrite=overwrite)
+            _save(result, config, runner, Path(out_dir), store, progress, overwrite=overwrite, built=winner)
     result.run_id = run.id
     chosen = result.chosen
     rows = []
@@ -645,7 +646,7 @@ def _search(config: FrugalConfig, context: Context, families: set[str], store: A
 
 
 def _runoff(result: SearchResult, config: FrugalConfig, runner: _TrialRunner,
-            progress: Callable[[dict[str, Any]], None]) -> None:
+            progress: Callable[[dict[str, Any]], None]) -> ModelHandle | None:
     """Time the best few candidates again, head to head, and let that pick (see the module docstring).
 
     Each trial's latency or throughput was measured once, minutes apart from the others', on a
@@ -655,18 +656,18 @@ def _runoff(result: SearchResult, config: FrugalConfig, runner: _TrialRunner,
     run-off cost (the median over the rounds of each round's p95, or throughput) wins unless
     another finalist is within the rounds' noise of it, when quality decides (:func:`_runoff_pick`).
     Their quality is not re-measured: a rebuild is the trial's model, and the gate checks the
-    saved one.
+    saved one. Returns the winner's model (saved as is, not built again), or None without a run-off.
     """
     from frugalml.compress import Recipe
     from frugalml.measure import compare_latency
 
     context = runner.context
     if result.chosen is None or config.search.finalists < 2 or context.cost not in TIMED_COSTS:
-        return
+        return None
     higher_quality = bool(result.maximize[0])
     finalists = _ranked(result.candidates, context, higher_quality)[:config.search.finalists]
     if len(finalists) < 2:
-        return
+        return None
     total = config.search.trials
     built: list[tuple[dict[str, Any], ModelHandle]] = []
     for c in finalists:
@@ -676,7 +677,7 @@ def _runoff(result: SearchResult, config: FrugalConfig, runner: _TrialRunner,
         except Exception as exc:  # noqa: BLE001 - a finalist that cannot be rebuilt leaves the run-off
             log.warning("run-off: #%d %s could not be rebuilt, left out: %s", c["number"], c["recipe_text"], exc)
     if len(built) < 2:
-        return
+        return None
     batch = context.cost_batch
     text = runner.baseline.input_spec.kind == "text"
     round_s = config.search.latency_max_s / 3
@@ -698,7 +699,7 @@ def _runoff(result: SearchResult, config: FrugalConfig, runner: _TrialRunner,
                      "feasible": True, "trial_cost": c["cost"], "cost": cost, "by_round": by_round})
     winner, tied = _runoff_pick(rows, context, higher_quality)
     trial_pick = result.chosen["number"]
-    result.chosen = next(c for c, _ in built if c["number"] == winner["number"])
+    result.chosen, handle = next((c, h) for c, h in built if c["number"] == winner["number"])
     tie_note = None
     if len(tied) > 1:
         # Among tied finalists quality decides; where their quality is equal, the run-off cost does.
@@ -715,6 +716,7 @@ def _runoff(result: SearchResult, config: FrugalConfig, runner: _TrialRunner,
         result.why += f" (the trials alone had ranked #{trial_pick} first)"
     log.info("run-off: #%d picked over %s", winner["number"],
              ", ".join(f"#{r['number']} {r['cost']:.4g}" for r in rows))
+    return handle
 
 
 def _runoff_pick(rows: list[dict[str, Any]], context: Context,
@@ -770,7 +772,9 @@ def _candidate(t: Any) -> dict[str, Any]:
 
 
 def _save(result: SearchResult, config: FrugalConfig, runner: _TrialRunner, out: Path, store: Any,
-          progress: Callable[[dict[str, Any]], None], *, overwrite: bool) -> None:
+          progress: Callable[[dict[str, Any]], None], *, overwrite: bool, built: ModelHandle | None = None) -> None:
+    """Save the chosen model (``built``: the run-off's winner, already built; else rebuilt here), gate
+    it, profile it and write the reports."""
     from frugalml.compress import Recipe, compress_to_dir
     from frugalml.gate.verdict import gate
 
@@ -781,9 +785,10 @@ def _save(result: SearchResult, config: FrugalConfig, runner: _TrialRunner, out:
         total = config.search.trials
         progress({"done": total, "total": total, "message": f"saving #{pick['number']}", "best": None})
         model_dir = out / "model"
-        compress_to_dir(runner.baseline, Recipe.from_dict(pick["recipe"]), model_dir, data=runner.train_data,
-                        seq_len=config.seq_len, seed=config.search.seed, device=runner.context.device,
-                        overwrite=True, store=store)
+        recipe = Recipe.from_dict(pick["recipe"])
+        compress_to_dir(runner.baseline, recipe, model_dir, data=runner.train_data, seq_len=config.seq_len,
+                        seed=config.search.seed, device=runner.context.device, overwrite=True, store=store,
+                        compressed=built if built is not None and len(recipe) > 0 else None)
         progress({"done": total, "total": total, "message": "gating the saved model", "best": None})
         result.verdict = gate(model_dir, config, store=store, evaluator=runner.evaluator)
         _profile_for_report(result, config, runner, model_dir, store, progress)
