@@ -16,9 +16,8 @@ The flow (DESIGN.md, "the main flow"):
    so for a latency or throughput cost the best few (``search.finalists``) are rebuilt and timed
    again head to head in alternating rounds (a run-off), and that decides;
 6. the chosen model (the run-off's winner as built, else rebuilt) is saved as an artifact,
-   re-measured from disk and gated; the
-   original and the chosen model are profiled in full for the report; ``summary.json``,
-   ``report.html`` and ``MODEL_CARD.md`` go beside it.
+   re-measured from disk and gated; the original and the chosen model are profiled in full for
+   the report; ``summary.json``, ``report.html`` and ``MODEL_CARD.md`` go beside it.
 """
 
 from __future__ import annotations
