@@ -107,6 +107,30 @@ def test_typer_usage_error_is_exit_2(capsys) -> None:
     assert code == 2 and "Missing argument" in err
 
 
+def test_every_argument_keeps_its_help(capsys) -> None:
+    """Each positional argument of every command has help, and `--help` shows it (click 8.5 with
+    typer < 0.21 blanked all of them; pyproject.toml caps click for that)."""
+    import typer
+
+    # importing the command modules registers their commands, as main() does
+    from frugalml.cli import _compress, _data, _optimize, _profile, _report, _runs, _scaling, _serve, _train  # noqa: F401
+    from frugalml.cli._app import app
+
+    def walk(command, path):
+        for param in getattr(command, "params", []):
+            if param.param_type_name == "argument":
+                yield path, param
+        for name, sub in (getattr(command, "commands", None) or {}).items():
+            yield from walk(sub, path + [name])
+
+    arguments = list(walk(typer.main.get_command(app), []))
+    assert len(arguments) >= 10
+    blank = [" ".join(path) + " " + param.name for path, param in arguments if not (param.help or "").strip()]
+    assert blank == []
+    code, out, _ = run_cli(["compare", "--help"], capsys)
+    assert code == 0 and "Two or more models" in " ".join(out.split())
+
+
 def test_version(capsys) -> None:
     from frugalml import __version__
 
