@@ -16,9 +16,10 @@ from frugalml.store import open_store
 
 def test_search_report_has_every_section_and_opens_offline(searched: dict) -> None:
     text = (searched["out"] / "report.html").read_text(encoding="utf-8")
-    for anchor in ("front", "verdict", "speed", "roofline", "subgroups", "energy", "candidates", "environment"):
+    for anchor in ("front", "runoff", "verdict", "speed", "roofline", "subgroups", "energy", "candidates",
+                   "environment"):
         assert f"id='{anchor}'" in text, anchor
-    for div in ("fig-pareto", "fig-latency", "fig-throughput", "fig-roofline", "fig-subgroups"):
+    for div in ("fig-pareto", "fig-runoff", "fig-latency", "fig-throughput", "fig-roofline", "fig-subgroups"):
         assert f'id="{div}"' in text, div
     # plotly.js is inlined; no script, stylesheet or image is fetched from anywhere
     assert "Plotly" in text and len(text) > 3_000_000
@@ -96,3 +97,58 @@ def test_failed_run_and_foreign_json_are_refused(searched: dict, tmp_path: Path)
         load_source(tmp_path)
     with pytest.raises(InvalidArgumentError, match="is a directory"):
         write_report(searched["out"], tmp_path)
+
+
+def test_search_report_shows_the_runoff_round_by_round() -> None:
+    summary = json.loads(Path(__file__).with_name("old_summary.json").read_text())
+    # #2 beat #3 in every round; #1 was slower on the median but faster in round 4, so it tied with #2
+    # and, more accurate, was picked.
+    summary["runoff"] = {
+        "metric": "p95 latency (ms) at batch 1", "batch": 1, "rounds": 6, "round_s": 0.5,
+        "orders": [[0, 1, 2], [2, 1, 0]] * 3, "trial_pick": 2, "pick": 1, "tied": [2, 1],
+        "tie_note": "the fastest, #2, was not faster than #1 in every round, so quality decided among them",
+        "finalists": [
+            {"number": 2, "recipe_text": "quantize_dynamic", "quality": 0.90, "trial_cost": 1.0, "cost": 1.1,
+             "by_round": [1.0, 1.1, 1.2, 1.5, 1.1, 1.0]},
+            {"number": 1, "recipe_text": "export_onnx", "quality": 0.95, "trial_cost": 1.2, "cost": 1.2,
+             "by_round": [1.2, 1.2, 1.3, 1.4, 1.2, 1.3]},
+            {"number": 3, "recipe_text": "prune_structured", "quality": 0.97, "trial_cost": 1.3, "cost": 2.0,
+             "by_round": [2.0, 2.1, 2.0, 1.9, 2.2, 2.0]}]}
+    text = render_search(summary, plotly="/static/plotly.min.js")
+    assert "id='runoff'" in text and 'id="fig-runoff"' in text and "href='#runoff'" in text
+    section = text[text.index("id='runoff'"):text.index("</section>", text.index("id='runoff'"))]
+    assert section.count("class='chosen'") == 1 and "<tr class='chosen'><td>#1</td>" in section
+    assert "tied with the fastest; quality decided" in section and "slower in every round" in section
+    # the pairwise matrix: row #2 beat #1 in 5 of 6 rounds and #3 in all 6; #1 beat #2 in 1 of 6
+    rows = re.findall(r"<tr><td>(#\d)</td><td class=num>(.*?)</td><td class=num>(.*?)</td><td class=num>(.*?)</td>",
+                      section)
+    assert rows == [("#2", "—", "5 of 6", "<b>6</b> of 6"), ("#1", "1 of 6", "—", "<b>6</b> of 6"),
+                    ("#3", "0 of 6", "0 of 6", "—")]
+    assert "p = 0.031" in section and "had ranked #2 first" in section
+
+
+def test_compare_report_from_the_run_and_from_its_json(digits_mlp, tmp_path: Path) -> None:
+    from frugalml.compress import ExportOnnx, compress
+    from frugalml.measure import compare_latency
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    c = compare_latency([digits_mlp, compress(digits_mlp, [ExportOnnx()])], batch=4, rounds=4, round_s=0.05,
+                        store=url)
+    by_run = write_report(str(c.run_id), tmp_path / "run.html", store=url).read_text()
+    (tmp_path / "c.json").write_text(json.dumps(c.to_dict()))
+    source = load_source(tmp_path / "c.json")
+    assert source.kind == "compare"
+    by_file = render_report(source, plotly="/static/plotly.min.js")
+    for text in (by_run, by_file):
+        assert "Head to head at batch 4 on cpu" in text and "4 alternating rounds" in text
+        for div in ("fig-rounds-p50", "fig-rounds-p95"):
+            assert text.count(f'id="{div}"') == 1
+        # one row per model, the fastest by p50 marked, at 1.00x of itself
+        fastest = min(range(2), key=lambda i: c.contenders[i].p50_ms)
+        assert text.count("<tr class='chosen'>") == 1 and f"<tr class='chosen'><td>#{fastest} " in text
+        assert "1.00x" in text and "onnxruntime" in text and "torch" in text
+        # the pairwise wins add up to the rounds in which the two differed (ties count for neither)
+        wins = [int(w) for w in re.findall(r"(?:<b>)?(\d)(?:</b>)? of 4", text)]
+        assert len(wins) == 2 and sum(wins) <= 4
+    assert f"run #{c.run_id}" in by_run and "Configuration" in by_run and "python" in by_run.lower()
+    assert "No environment was recorded" in by_file

@@ -151,6 +151,21 @@ def test_filters_and_cost_page(browser: Any, server: str, searched: dict) -> Non
 def test_offline_report_renders_from_the_file(browser: Any, searched: dict) -> None:
     """report.html as written by frugal optimize, opened from disk: every plot draws with no server."""
     browser.get((searched["out"] / "report.html").as_uri())
-    _wait_for_plots(browser, ["fig-pareto", "fig-latency", "fig-throughput", "fig-roofline", "fig-subgroups"])
+    _wait_for_plots(browser, ["fig-pareto", "fig-runoff", "fig-latency", "fig-throughput", "fig-roofline", "fig-subgroups"])
     _no_js_errors(browser)
     _screenshot(browser, "report")
+
+
+def test_compare_page_renders_from_the_file(browser: Any, tmp_path: Path) -> None:
+    """A `frugal compare` run's page, written by `frugal report`, opened from disk: both round-by-round
+    plots draw with no server."""
+    from frugalml.measure import compare_latency
+    from frugalml.report import write_report
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    c = compare_latency(["zoo:digits-mlp", "zoo:digits-cnn"], batch=8, rounds=4, round_s=0.05, store=url)
+    page = write_report(str(c.run_id), tmp_path / "compare.html", store=url)
+    browser.get(page.as_uri())
+    _wait_for_plots(browser, ["fig-rounds-p50", "fig-rounds-p95"])
+    _no_js_errors(browser)
+    _screenshot(browser, "report-compare")

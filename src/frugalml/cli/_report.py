@@ -16,12 +16,13 @@ _TARGET_HELP = "A run id from 'frugal runs list', or the directory 'frugal optim
 
 @app.command("report")
 def report_command(
-    target: str = typer.Argument(..., help=_TARGET_HELP),
+    target: str = typer.Argument(..., help=_TARGET_HELP[:-1] + ", or a JSON file from 'frugal profile --json' or "
+                                 "'frugal compare --json'."),
     output: Path = typer.Option(None, "--output", "-o", help="Where to write the HTML (default: report.html in the "
                                 "output directory, or report-RUN.html)."),
     store: str = typer.Option(None, "--store", help=_STORE_HELP),
 ) -> None:
-    """Write the self-contained HTML report of a search or profile (opens offline)."""
+    """Write the self-contained HTML report of a search, profile or comparison (opens offline)."""
     from frugalml.report import write_report
 
     path = write_report(target, output, store=store)

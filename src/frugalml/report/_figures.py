@@ -15,6 +15,7 @@ __all__ = [
     "latency_figure",
     "pareto_figure",
     "roofline_figure",
+    "rounds_figure",
     "subgroup_figure",
     "throughput_figure",
 ]
@@ -284,4 +285,25 @@ def subgroup_figure(reference: dict[str, Any] | None, after: dict[str, Any] | No
                          marker_color=_BLUE))
     fig.update_layout(barmode="group", yaxis_title=primary, height=340, legend={"orientation": "h", "y": -0.25},
                       **_LAYOUT)
+    return fig
+
+
+def rounds_figure(series: list[tuple[str, list[float]]], orders: list[list[int]], y_title: str) -> Any:
+    """A head-to-head race round by round: one line per contender (``series``: label and one value
+    per round), so a machine that drifted shows as lines moving together, and a contender that is
+    faster only on average shows as crossing lines. ``orders`` (the order each round ran, indices
+    into ``series``) labels every point with its position in its round."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for i, (label, values) in enumerate(series):
+        hover = []
+        for r, value in enumerate(values):
+            order = orders[r] if r < len(orders) else []
+            where = f", ran {order.index(i) + 1} of {len(order)}" if i in order else ""
+            hover.append(f"{label}<br>round {r + 1}: {value:.4g}{where}")
+        fig.add_trace(go.Scatter(x=list(range(1, len(values) + 1)), y=values, mode="lines+markers", name=label,
+                                 text=hover, hoverinfo="text"))
+    fig.update_layout(xaxis_title="round (the order alternates: forward, then reversed)", yaxis_title=y_title,
+                      xaxis={"dtick": 1}, height=360, legend={"orientation": "h", "y": -0.3}, **_LAYOUT)
     return fig

@@ -1,7 +1,8 @@
 """Where a report's data comes from: a run in the store (by id) or an output directory / JSON file.
 
 Both give the same plain dicts: an ``optimize`` run's result *is* the ``summary.json`` that
-``frugal optimize -o DIR`` writes, and a ``profile`` run's result is ``Profile.to_dict()``.
+``frugal optimize -o DIR`` writes, a ``profile`` run's result is ``Profile.to_dict()``, and a
+``compare`` run's is ``Comparison.to_dict()`` (what ``frugal compare --json`` prints).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def _kind_of(data: dict[str, Any]) -> str:
         return "optimize"
     if "latency_ms" in data and "roofline" in data:
         return "profile"
+    if "contenders" in data and "orders" in data:
+        return "compare"
     if "checks" in data and "passed" in data:
         return "gate"
     return "unknown"
@@ -68,6 +71,7 @@ def load_source(target: int | str | Path, *, store: Any = None) -> ReportSource:
         raise InvalidArgumentError("target", str(path), f"is not valid JSON ({exc})",
                                    "Pass the summary.json frugal wrote, unedited.") from None
     if not isinstance(data, dict) or _kind_of(data) == "unknown":
-        raise InvalidArgumentError("target", str(path), "is not a frugal search summary or profile",
-                                   "Pass summary.json from 'frugal optimize -o DIR' or 'frugal profile --json' output.")
+        raise InvalidArgumentError("target", str(path), "is not a frugal search summary, profile or comparison",
+                                   "Pass summary.json from 'frugal optimize -o DIR', or the output of "
+                                   "'frugal profile --json' or 'frugal compare --json'.")
     return ReportSource(_kind_of(data), data, None, origin=str(path))

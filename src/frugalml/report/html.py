@@ -1,4 +1,5 @@
-"""HTML reports: one self-contained page per search or profile, and the run pages `frugal ui` serves.
+"""HTML reports: one self-contained page per search, profile or comparison, and the run pages `frugal ui`
+serves.
 
 A search report (what ``frugal optimize`` writes as ``report.html`` and ``frugal report`` rebuilds)
 shows, in order: the chosen candidate and why; quality against latency, size and energy with the
@@ -23,7 +24,7 @@ from frugalml._cache import atomic_write_bytes
 from frugalml.report import _figures as F
 from frugalml.report._source import ReportSource, load_source
 
-__all__ = ["page", "render_profile", "render_report", "render_run", "render_search", "write_report",
+__all__ = ["page", "render_compare", "render_profile", "render_report", "render_run", "render_search", "write_report",
            "write_search_report"]
 
 STYLE = """
@@ -275,14 +276,18 @@ def render_search(summary: dict[str, Any], *, plotly: str = "inline", run: Any =
                         f"#{f['number']} {fmt(f['trial_cost'])} → {fmt(f['cost'])}" for f in runoff["finalists"])
                     + ".</p>")
     body.append("<nav class='toc'>" + " · ".join(
-        f"<a href='#{a}'>{t}</a>" for a, t in (("front", "trade-offs"), ("verdict", "budgets"), ("speed", "speed"),
-                                               ("roofline", "roofline"), ("subgroups", "subgroups"),
-                                               ("energy", "energy"), ("candidates", "candidates"),
-                                               ("environment", "environment"))) + "</nav>")
+        f"<a href='#{a}'>{t}</a>" for a, t in (("front", "trade-offs"), ("runoff", "run-off"), ("verdict", "budgets"),
+                                               ("speed", "speed"), ("roofline", "roofline"),
+                                               ("subgroups", "subgroups"), ("energy", "energy"),
+                                               ("candidates", "candidates"), ("environment", "environment"))
+        if a != "runoff" or runoff) + "</nav>")
     body.append(_section("Quality against latency, size and energy", "front",
                          F.figure_html(F.pareto_figure(summary), "fig-pareto")
                          + "<p class='muted'>Each panel's dotted line is the Pareto front in that plane; dashed red "
                          "lines are budgets; the black square is the unchanged model.</p>"))
+    if runoff:
+        body.append(_section("Run-off: the finalists head to head", "runoff", _runoff_section(
+            runoff, higher_better=bool((summary.get("maximize") or [True, False])[1]))))
     verdict = summary.get("verdict")
     if verdict:
         status = "pass" if verdict["passed"] else "fail"
@@ -346,12 +351,103 @@ def render_profile(prof: dict[str, Any], *, plotly: str = "inline", run: Any = N
     return page(f"frugalml profile {prof['model']}", "".join(body), plotly=plotly, nav=nav)
 
 
+def _sign_test_p(rounds: int) -> float:
+    """Two-sided sign test: the chance that one of two equally fast models wins every one of ``rounds``."""
+    return min(1.0, 2 * 0.5 ** rounds)
+
+
+def _wins_matrix(labels: list[str], by_round: list[list[float]], *, higher_better: bool) -> str:
+    """Pairwise: in how many rounds the row's model beat the column's (rounds are paired: every
+    model ran in each, seconds apart)."""
+    rows = []
+    for i, a in enumerate(by_round):
+        cells = [esc(labels[i])]
+        for j, b in enumerate(by_round):
+            if i == j:
+                cells.append("—")
+                continue
+            wins = sum((x > y) if higher_better else (x < y) for x, y in zip(a, b))
+            cells.append(f"<b>{wins}</b> of {len(a)}" if wins == len(a) else f"{wins} of {len(a)}")
+        rows.append(cells)
+    return table(["faster than →"] + [esc(label) for label in labels], rows, numeric=range(1, len(labels) + 1))
+
+
+def _runoff_section(runoff: dict[str, Any], *, higher_better: bool) -> str:
+    finalists = runoff["finalists"]
+    rows, classes = [], []
+    for f in finalists:
+        decided = ("picked" if f["number"] == runoff["pick"] else "tied with the fastest; quality decided"
+                   if f["number"] in runoff.get("tied", []) else "slower in every round")
+        rows.append([f"#{f['number']}", esc(f.get("recipe_text") or "(unchanged)"), fmt(f.get("quality")),
+                     fmt(f.get("trial_cost")), fmt(f.get("cost")),
+                     f"{fmt(min(f['by_round']))}–{fmt(max(f['by_round']))}" if f.get("by_round") else "—",
+                     esc(decided)])
+        classes.append("chosen" if f["number"] == runoff["pick"] else "")
+    labels = [f"#{f['number']}" for f in finalists]
+    by_round = [list(f.get("by_round") or []) for f in finalists]
+    out = table(["trial", "recipe", "quality", "cost in its trial", "cost head to head", "range over the rounds",
+                 "decision"], rows, numeric=(2, 3, 4, 5), row_class=classes)
+    out += (f"<p class='muted'>{esc(runoff['metric'])} at batch {runoff['batch']}, {runoff['rounds']} alternating "
+            f"rounds of {fmt(runoff.get('round_s'), '.3g')} s per finalist; the cost is the median over the rounds. "
+            f"A finalist is slower than the fastest only if it lost every round (sign test, two-sided p = "
+            f"{_sign_test_p(runoff['rounds']):.2g}). The trials alone had ranked #{runoff['trial_pick']} first."
+            + (f" Here {esc(runoff['tie_note'])}." if runoff.get("tie_note") else "") + "</p>")
+    if all(by_round):
+        out += "<div class='grid'>" + F.figure_html(F.rounds_figure(
+            list(zip(labels, by_round)), runoff.get("orders") or [], esc(runoff["metric"])), "fig-runoff") + (
+            _wins_matrix(labels, by_round, higher_better=higher_better) + "</div>")
+    return out
+
+
+def render_compare(comparison: dict[str, Any], *, plotly: str = "inline", run: Any = None, nav: str = "") -> str:
+    """A head-to-head comparison's page (``Comparison.to_dict()``, a ``compare`` run's result): the
+    medians with their spread over the rounds, each model round by round, and who beat whom in how
+    many rounds."""
+    contenders = comparison["contenders"]
+    rounds, batch, device = comparison["rounds"], comparison["batch"], comparison["device"]
+    labels = [f"#{i} {c['name']}" for i, c in enumerate(contenders)]
+    fastest = min(range(len(contenders)), key=lambda i: contenders[i]["p50_ms"])
+    body = [f"<h1>Head to head at batch {batch} on {esc(device)}: {esc(' vs '.join(c['name'] for c in contenders))}</h1>"]
+    meta = [f"{rounds} alternating rounds of {fmt(comparison['round_s'], '.3g')} s per model",
+            f"{comparison['seq_len']} tokens per item" if comparison.get("seq_len") else "",
+            f"run #{run.id}, {esc(run.created.strftime('%Y-%m-%d %H:%M UTC'))}" if run is not None else ""]
+    body.append(f"<p class='muted'>{'; '.join(m for m in meta if m)}. Latency in ms per batch; every figure "
+                "is the median over the rounds of that round's own statistic, so a steady drift of the "
+                "machine falls on every model alike.</p>")
+
+    def spread(values: list[float]) -> str:
+        return f"{fmt(min(values), '.3f')}–{fmt(max(values), '.3f')}" if values else "—"
+
+    rows = [[esc(labels[i]), esc(c["runtime"]), fmt(c["p50_ms"], ".3f"), spread(c["p50_by_round_ms"]),
+             fmt(c["p95_ms"], ".3f"), spread(c["p95_by_round_ms"]), f"{c['throughput_items_per_s']:,.1f}",
+             f"{c['n']:,}", f"{c['p50_ms'] / contenders[fastest]['p50_ms']:.2f}x"] for i, c in enumerate(contenders)]
+    body.append(table(["model", "runtime", "p50", "p50 by round", "p95", "p95 by round", "items/s", "timed calls",
+                       "p50 vs fastest"], rows, numeric=range(2, 9),
+                      row_class=["chosen" if i == fastest else "" for i in range(len(contenders))]))
+    orders = comparison.get("orders") or []
+    p50s = [list(c["p50_by_round_ms"]) for c in contenders]
+    body.append(_section("Round by round", "rounds", "<div class='grid'>" + F.figure_html(
+        F.rounds_figure(list(zip(labels, p50s)), orders, "p50 latency per batch (ms)"), "fig-rounds-p50")
+        + F.figure_html(F.rounds_figure(list(zip(labels, [list(c["p95_by_round_ms"]) for c in contenders])),
+                                        orders, "p95 latency per batch (ms)"), "fig-rounds-p95") + "</div>"))
+    body.append(_section("Faster in how many rounds (p50)", "wins", _wins_matrix(labels, p50s, higher_better=False)
+                         + f"<p class='muted'>Rounds are paired: every model ran in each, seconds apart. Faster in "
+                         f"every one of {rounds} rounds is a difference beyond the machine's drift (sign test, "
+                         f"two-sided p = {_sign_test_p(rounds):.2g}); fewer, and the ranking is within it.</p>"))
+    if run is not None:
+        body.append(_section("Configuration", "config", f"<pre>{esc(json.dumps(run.config, indent=2))}</pre>"))
+    body.append(_section("Environment", "environment", _env_section(run.env if run is not None else {})))
+    return page(f"frugalml compare at batch {batch}", "".join(body), plotly=plotly, nav=nav)
+
+
 def render_run(run: Any, *, plotly: str = "inline", nav: str = "") -> str:
     """A store run's page: its report when it has one (optimize, profile), else its record."""
     if run.result is not None and run.kind == "optimize" and "candidates" in run.result:
         return render_search(run.result, plotly=plotly, run=run, nav=nav)
     if run.result is not None and run.kind == "profile" and "roofline" in run.result:
         return render_profile(run.result, plotly=plotly, run=run, nav=nav)
+    if run.result is not None and run.kind == "compare" and run.result.get("contenders"):
+        return render_compare(run.result, plotly=plotly, run=run, nav=nav)
     if run.result is not None and run.kind == "scaling-sweep" and run.result.get("points"):
         from frugalml.scaling._report import sweep_run_report
 
@@ -395,10 +491,12 @@ def render_report(source: ReportSource, *, plotly: str = "inline") -> str:
         return render_search(source.data, plotly=plotly)
     if source.kind == "profile":
         return render_profile(source.data, plotly=plotly)
+    if source.kind == "compare":
+        return render_compare(source.data, plotly=plotly)
     from frugalml.errors import InvalidArgumentError
 
     raise InvalidArgumentError("target", source.origin, f"holds a {source.kind} result, which has no report",
-                               "Pass an optimize or profile run, or an optimize output directory.")
+                               "Pass an optimize, profile or compare run, or an optimize output directory.")
 
 
 def write_report(target: int | str | Path, path: str | Path | None = None, *, store: Any = None) -> Path:
