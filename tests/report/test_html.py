@@ -118,7 +118,8 @@ def test_search_report_shows_the_runoff_round_by_round() -> None:
     assert "id='runoff'" in text and 'id="fig-runoff"' in text and "href='#runoff'" in text
     section = text[text.index("id='runoff'"):text.index("</section>", text.index("id='runoff'"))]
     assert section.count("class='chosen'") == 1 and "<tr class='chosen'><td>#1</td>" in section
-    assert "tied with the fastest; quality decided" in section and "slower in every round" in section
+    assert "picked, tied with the fastest" in section and "the fastest, tied with others" in section
+    assert "slower in every round" in section
     # the pairwise matrix: row #2 beat #1 in 5 of 6 rounds and #3 in all 6; #1 beat #2 in 1 of 6
     rows = re.findall(r"<tr><td>(#\d)</td><td class=num>(.*?)</td><td class=num>(.*?)</td><td class=num>(.*?)</td>",
                       section)

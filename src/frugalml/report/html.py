@@ -24,8 +24,8 @@ from frugalml._cache import atomic_write_bytes
 from frugalml.report import _figures as F
 from frugalml.report._source import ReportSource, load_source
 
-__all__ = ["page", "render_compare", "render_profile", "render_report", "render_run", "render_search", "write_report",
-           "write_search_report"]
+__all__ = ["page", "render_compare", "render_profile", "render_report", "render_run", "render_search",
+           "write_report", "write_search_report"]
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:1.5rem auto;max-width:1180px;color:#222;padding:0 1rem}
@@ -375,9 +375,14 @@ def _wins_matrix(labels: list[str], by_round: list[list[float]], *, higher_bette
 def _runoff_section(runoff: dict[str, Any], *, higher_better: bool) -> str:
     finalists = runoff["finalists"]
     rows, classes = [], []
+    tied = runoff.get("tied") or []
     for f in finalists:
-        decided = ("picked" if f["number"] == runoff["pick"] else "tied with the fastest; quality decided"
-                   if f["number"] in runoff.get("tied", []) else "slower in every round")
+        fastest = bool(tied) and f["number"] == tied[0]
+        if f["number"] == runoff["pick"]:
+            decided = "picked, the fastest" if fastest else "picked, tied with the fastest"
+        else:
+            decided = ("the fastest, tied with others" if fastest else "tied with the fastest" if f["number"] in tied
+                       else "slower in every round")
         rows.append([f"#{f['number']}", esc(f.get("recipe_text") or "(unchanged)"), fmt(f.get("quality")),
                      fmt(f.get("trial_cost")), fmt(f.get("cost")),
                      f"{fmt(min(f['by_round']))}–{fmt(max(f['by_round']))}" if f.get("by_round") else "—",
@@ -394,7 +399,7 @@ def _runoff_section(runoff: dict[str, Any], *, higher_better: bool) -> str:
             + (f" Here {esc(runoff['tie_note'])}." if runoff.get("tie_note") else "") + "</p>")
     if all(by_round):
         out += "<div class='grid'>" + F.figure_html(F.rounds_figure(
-            list(zip(labels, by_round)), runoff.get("orders") or [], esc(runoff["metric"])), "fig-runoff") + (
+            list(zip(labels, by_round)), runoff.get("orders") or [], str(runoff["metric"])), "fig-runoff") + (
             _wins_matrix(labels, by_round, higher_better=higher_better) + "</div>")
     return out
 
@@ -407,7 +412,8 @@ def render_compare(comparison: dict[str, Any], *, plotly: str = "inline", run: A
     rounds, batch, device = comparison["rounds"], comparison["batch"], comparison["device"]
     labels = [f"#{i} {c['name']}" for i, c in enumerate(contenders)]
     fastest = min(range(len(contenders)), key=lambda i: contenders[i]["p50_ms"])
-    body = [f"<h1>Head to head at batch {batch} on {esc(device)}: {esc(' vs '.join(c['name'] for c in contenders))}</h1>"]
+    names = " vs ".join(c["name"] for c in contenders)
+    body = [f"<h1>Head to head at batch {batch} on {esc(device)}: {esc(names)}</h1>"]
     meta = [f"{rounds} alternating rounds of {fmt(comparison['round_s'], '.3g')} s per model",
             f"{comparison['seq_len']} tokens per item" if comparison.get("seq_len") else "",
             f"run #{run.id}, {esc(run.created.strftime('%Y-%m-%d %H:%M UTC'))}" if run is not None else ""]
