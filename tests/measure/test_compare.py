@@ -38,6 +38,7 @@ def test_text_models_get_the_same_tokens(minilm) -> None:
     (["zoo:digits-mlp"], {}, "models"),
     (["zoo:digits-mlp", "zoo:digits-mlp"], {"rounds": 5}, "rounds"),
     (["zoo:digits-mlp", "zoo:digits-mlp"], {"batch": 0}, "batch"),
+    (["zoo:digits-mlp", "zoo:digits-mlp"], {"settle_s": float("nan")}, "settle_s"),
     (["zoo:digits-mlp", "zoo:digits-mlp"], {"device": "tpu"}, "device"),
     (["zoo:digits-mlp", "zoo:digits-mlp"], {"seq_len": 8}, "seq_len"),
 ])

@@ -150,19 +150,53 @@ def test_race_rounds_orders_and_slices() -> None:
         return fn.now - before
 
     rounds: list[tuple[int, int]] = []
-    samples, orders = race([model, slow], timer=timer, rounds=3, round_s=0.2, warmup_iters=2, first_warmup_s=0.095,
-                           min_iters=5, on_round=lambda done, total: rounds.append((done, total)))
+    samples, orders = race([model, slow], timer=timer, rounds=3, round_s=0.2, warmup_iters=2, settle_s=0.045,
+                           first_warmup_s=0.095, min_iters=5, on_round=lambda done, total: rounds.append((done, total)))
     assert orders == [[0, 1], [1, 0], [0, 1]] and rounds == [(1, 3), (2, 3), (3, 3)]
     assert [len(s) for s in samples[0]] == [20, 20, 20]  # 0.2 s of 10 ms calls per round
     assert [len(s) for s in samples[1]] == [5, 5, 5]  # a slow model still gets min_iters calls
-    # first 0.095 s of untimed calls (at least 3), then two untimed calls before each slice
-    assert model.calls == 10 + 3 * (2 + 20) and slow.calls == 3 + 3 * (2 + 5)
+    # first 0.095 s of untimed calls (at least 3), then before each slice untimed calls for 0.045 s
+    # (at least two: the slow model's 1 s calls)
+    assert model.calls == 10 + 3 * (5 + 20) and slow.calls == 3 + 3 * (2 + 5)
+
+
+class SpinningMachine:
+    """A simulated 2-core machine with two runtimes: after a call of the ``spinner`` (ONNX
+    Runtime, say) its threads keep spinning for ``spin_s``, and a call of the other model
+    (PyTorch) that starts in that window runs at half speed until the spinning ends."""
+
+    def __init__(self, spin_s: float) -> None:
+        self.spin_s, self.now, self.spin_until = spin_s, 0.0, 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def spinner(self) -> None:
+        self.now += 0.010
+        self.spin_until = self.now + self.spin_s
+
+    def victim(self, work: float = 0.005) -> None:
+        slowed = max(0.0, min(self.spin_until - self.now, 2 * work))  # wall time at half speed
+        self.now += slowed + (work - slowed / 2)
+
+
+@pytest.mark.parametrize("settle_s, charged", [(0.0, True), (0.1, False)])
+def test_race_settles_before_timing_after_another_runtime(settle_s: float, charged: bool) -> None:
+    machine = SpinningMachine(spin_s=0.08)
+    samples, _ = race([machine.spinner, machine.victim], timer=cpu_timer(clock=machine.clock), rounds=6,
+                      round_s=0.3, first_warmup_s=0.0, settle_s=settle_s)
+    p95s = [float(np.percentile(s, 95)) for s in samples[1]]
+    # With two untimed calls only (20 ms at half speed), the rounds that follow the spinner time
+    # the victim's next calls at half speed too (its p95 doubles from 5 ms); after 0.1 s, none are.
+    assert (max(p95s) > 0.009) is charged
+    if not charged:
+        assert p95s == pytest.approx([0.005] * 6)
 
 
 @pytest.mark.parametrize("kwargs, name", [
     ({"fns": []}, "fns"), ({"rounds": 0}, "rounds"), ({"round_s": -1.0}, "round_s"),
     ({"min_iters": 5, "max_iters": 2}, "max_iters"), ({"warmup_iters": -1}, "warmup_iters"),
-    ({"first_warmup_s": float("inf")}, "first_warmup_s"),
+    ({"first_warmup_s": float("inf")}, "first_warmup_s"), ({"settle_s": -0.1}, "settle_s"),
 ])
 def test_race_bad_arguments(kwargs: dict, name: str) -> None:
     fns = kwargs.pop("fns", [lambda: None])

@@ -97,12 +97,14 @@ def compare_latency(
     threads: int | None = None,
     rounds: int = 6,
     round_s: float = 1.0,
+    settle_s: float = 0.1,
     store: Any = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Comparison:
     """Time ``models`` head to head at one batch size: ``rounds`` rounds (an even number, so each
     model runs as often early in a round as late), each giving every model ``round_s`` seconds of
-    timed work after two untimed calls, forward in even rounds and reversed in odd ones.
+    timed work after ``settle_s`` seconds (and at least two calls) of untimed ones, forward in even
+    rounds and reversed in odd ones.
 
     Args:
         models: loaded handles, or anything :func:`frugalml.load_model` takes; at least two. Each
@@ -110,6 +112,9 @@ def compare_latency(
         data: inputs, as for ``profile``; by default the first model's default data. Every model
             gets the same items.
         batch, seq_len, device, threads: as for ``profile``.
+        settle_s: untimed work before each model's slice of a round, so that the previous
+            model's runtime has let go of the cores (ONNX Runtime's threads spin for tens of
+            milliseconds after a run; see :func:`~frugalml.measure.latency.race`).
         store: a store URL or :class:`~frugalml.store.Store` to record the comparison in (a
             ``compare`` run: each model's p50, p95 and throughput, ``source`` naming it); not
             recorded if None.
@@ -127,6 +132,9 @@ def compare_latency(
     if not (isinstance(round_s, (int, float)) and math.isfinite(round_s) and round_s > 0):
         raise InvalidArgumentError("round_s", round_s, "must be a positive finite number of seconds",
                                    "Pass e.g. round_s=1.0.")
+    if not (isinstance(settle_s, (int, float)) and math.isfinite(settle_s) and settle_s >= 0):
+        raise InvalidArgumentError("settle_s", settle_s, "must be a finite number of seconds >= 0",
+                                   "Pass e.g. settle_s=0.1.")
     check_choice(device, "device", ("cpu", "cuda"))
     handles = [m if isinstance(m, ModelHandle) else load_model(m) for m in models]
     kinds = {h.input_spec.kind for h in handles}
@@ -156,11 +164,12 @@ def compare_latency(
     log.info("compare_latency: %d models at batch %d, %d rounds of %.2f s each", len(handles), batch, rounds, round_s)
     run = _start_run(store, handles, dict(models=[h.name for h in handles], data=_data_label(data), batch=batch,
                                           seq_len=length, device=device, threads=threads, rounds=rounds,
-                                          round_s=round_s))
+                                          round_s=round_s, settle_s=settle_s))
     from frugalml.store import fail_on_error
 
     with fail_on_error(run):
-        samples, orders = race(calls, timer=timed, rounds=rounds, round_s=round_s, on_round=on_progress)
+        samples, orders = race(calls, timer=timed, rounds=rounds, round_s=round_s, settle_s=settle_s,
+                               on_round=on_progress)
     contenders = []
     for h, r, by_round in zip(handles, runners, samples):
         p50s = tuple(float(np.median(s)) * 1e3 for s in by_round)

@@ -224,6 +224,7 @@ def race(
     rounds: int = 6,
     round_s: float = 1.0,
     warmup_iters: int = 2,
+    settle_s: float = 0.1,
     first_warmup_s: float = 0.2,
     min_iters: int = 5,
     max_iters: int = 5000,
@@ -231,9 +232,16 @@ def race(
 ) -> tuple[list[list[np.ndarray]], list[list[int]]]:
     """Time ``fns`` head to head: ``rounds`` rounds, each running every function for ``round_s``
     seconds of timed work (at least ``min_iters``, at most ``max_iters`` iterations) after
-    ``warmup_iters`` untimed calls, in alternating order (forward in even rounds, reversed in odd).
-    Before the first round each function is called, untimed, for at least ``first_warmup_s``
-    seconds and 3 calls (lazy initialisation, compilation, CUDA graph capture, allocator growth).
+    untimed calls (at least ``warmup_iters``, and for at least ``settle_s`` seconds), in
+    alternating order (forward in even rounds, reversed in odd). Before the first round each
+    function is called, untimed, for at least ``first_warmup_s`` seconds and 3 calls (lazy
+    initialisation, compilation, CUDA graph capture, allocator growth).
+
+    The untimed calls before each slice let the previous function's runtime let go of the cores,
+    not only of the caches: ONNX Runtime's worker threads keep spinning for tens of milliseconds
+    after a run, and PyTorch's OpenMP threads briefly too. On the 2-core CPU of docs/profile.md
+    MiniLM on PyTorch took 90 ms right after an ONNX Runtime call against 42 ms 60 ms later, so
+    a contender timed straight after another runtime's would be charged for it.
 
     Returns the samples in seconds (``samples[i][r]``: function ``i`` in round ``r``) and the order
     each round ran, for the record.
@@ -245,9 +253,9 @@ def race(
     _check_iters(min_iters, max_iters, warmup_iters)
     if not (isinstance(round_s, (int, float)) and math.isfinite(round_s) and round_s > 0):
         raise InvalidArgumentError("round_s", round_s, "must be a positive finite number", "Pass e.g. round_s=1.0.")
-    if not (isinstance(first_warmup_s, (int, float)) and math.isfinite(first_warmup_s) and first_warmup_s >= 0):
-        raise InvalidArgumentError("first_warmup_s", first_warmup_s, "must be a finite number >= 0",
-                                   "Pass e.g. first_warmup_s=0.2.")
+    for name, value, example in (("settle_s", settle_s, 0.1), ("first_warmup_s", first_warmup_s, 0.2)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            raise InvalidArgumentError(name, value, "must be a finite number >= 0", f"Pass e.g. {name}={example}.")
     timer = timer or cpu_timer()
     for fn in fns:
         _warm_up(fn, timer, calls=3, seconds=first_warmup_s, max_calls=max_iters)
@@ -258,8 +266,8 @@ def race(
         orders.append(order)
         for i in order:
             fn = fns[i]
-            for _ in range(warmup_iters):  # the previous contender had the caches
-                timer(fn)
+            # The previous contender had the caches, and its runtime's threads may still be spinning.
+            _warm_up(fn, timer, calls=warmup_iters, seconds=settle_s, max_calls=max_iters)
             times: list[float] = []
             elapsed = 0.0
             while len(times) < max_iters and (len(times) < min_iters or elapsed < round_s):
