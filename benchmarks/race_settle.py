@@ -9,7 +9,7 @@ threads that have nothing to do. ``frugal compare``, the search's run-off and ``
 Two pairs, each a PyTorch model and an ONNX Runtime one:
 
 - ``digits-cnn``: zoo:digits-cnn on PyTorch and its ONNX export, at batch 32 (a PyTorch call takes
-  about 1.3 ms on two threads, so two untimed calls cover little of ONNX Runtime's spinning);
+  about 1.5 ms on two threads, so two untimed calls cover little of ONNX Runtime's spinning);
 - ``minilm``: zoo:minilm on PyTorch (FP32) and its ONNX Runtime INT8 artifact
   (``examples/recipes/minilm-int8.yaml``, built here), at batch 1 on 16-token texts (a PyTorch
   call takes about 30 ms, so two untimed calls already cover it).

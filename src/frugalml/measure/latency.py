@@ -239,9 +239,9 @@ def race(
 
     The untimed calls before each slice let the previous function's runtime let go of the cores,
     not only of the caches: ONNX Runtime's worker threads keep spinning for tens of milliseconds
-    after a run, and PyTorch's OpenMP threads briefly too. On the 2-core CPU of docs/profile.md
-    MiniLM on PyTorch took 90 ms right after an ONNX Runtime call against 42 ms 60 ms later, so
-    a contender timed straight after another runtime's would be charged for it.
+    after a run, and PyTorch's OpenMP threads briefly too, so a fast function timed straight
+    after another runtime's would be charged for them (benchmarks/race_settle.py: zoo:digits-cnn
+    on PyTorch after ONNX Runtime, p95 1.27x its own with two untimed calls, 1.03x with 0.1 s).
 
     Returns the samples in seconds (``samples[i][r]``: function ``i`` in round ``r``) and the order
     each round ran, for the record.
