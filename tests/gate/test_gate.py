@@ -111,5 +111,15 @@ def test_gate_races_a_baseline_model_head_to_head(pruned_fair: Path, sqlite_url:
         assert r.measured.low <= r.measured.value <= r.measured.high  # the median within the rounds' range
     doc = verdict.to_dict()["regressions"][0]
     assert doc["method"] == "head-to-head" and doc["rounds"] == 6
+    # A baseline of another input kind is refused before anything is measured or recorded.
+    from frugalml.compress import ExportOnnx, compress_to_dir
+    from frugalml.store import open_store
+
+    text_dir = pruned_fair.parent / "minilm-onnx"
+    compress_to_dir("zoo:minilm", [ExportOnnx()], text_dir)
+    before = len(open_store(sqlite_url).list_runs(kind="gate"))
+    with pytest.raises(InvalidArgumentError, match="baseline=.*takes text inputs"):
+        gate(pruned_fair, cfg, baseline=text_dir)
+    assert len(open_store(sqlite_url).list_runs(kind="gate")) == before
     md = verdict.to_markdown()
     assert "measured (range over the rounds)" in md and "slower by more than 50% in every round" in md

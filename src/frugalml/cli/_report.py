@@ -16,8 +16,8 @@ _TARGET_HELP = "A run id from 'frugal runs list', or the directory 'frugal optim
 
 @app.command("report")
 def report_command(
-    target: str = typer.Argument(..., help=_TARGET_HELP[:-1] + ", or a JSON file from 'frugal profile --json' or "
-                                 "'frugal compare --json'."),
+    target: str = typer.Argument(..., help="A run id from 'frugal runs list', the directory 'frugal optimize -o "
+                                 "DIR' wrote, or a JSON file from 'frugal profile --json' or 'frugal compare --json'."),
     output: Path = typer.Option(None, "--output", "-o", help="Where to write the HTML (default: report.html in the "
                                 "output directory, or report-RUN.html)."),
     store: str = typer.Option(None, "--store", help=_STORE_HELP),

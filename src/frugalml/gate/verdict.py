@@ -232,6 +232,8 @@ def gate(model: ModelHandle | str | Path, config: FrugalConfig | str | Path | No
                                    "example_inputs=batch)).")
     context = get_context(config.context)
     handle = model if isinstance(model, ModelHandle) else load_model(model)
+    # A baseline model is loaded and checked before anything is measured or recorded.
+    base_model = _baseline_model(baseline, handle) if baseline is not None and not _is_run_id(baseline) else None
     opened = None
     if store is not None:
         from frugalml.store import Store, open_store
@@ -267,9 +269,9 @@ def gate(model: ModelHandle | str | Path, config: FrugalConfig | str | Path | No
                     b = base_p95[batch]
                     verdict.regressions.append(Regression(
                         f"latency_p95_ms@{batch}", est, b, tolerance, regressed=est.low > b.high * (1 + tolerance)))
-        elif baseline is not None:
+        elif base_model is not None:
             verdict.baseline = str(baseline)
-            verdict.regressions = _race_baseline(handle, Path(str(baseline)), config, context,
+            verdict.regressions = _race_baseline(handle, base_model, config, context,
                                                  sorted(measured.latency_p95_ms), tolerance, on_progress)
     if run is not None:
         from frugalml.store import Measurement
@@ -289,22 +291,32 @@ def _is_run_id(baseline: int | str | Path) -> bool:
 GATE_ROUNDS = 6  # even: the model and the baseline each run first in half of the rounds
 
 
-def _race_baseline(handle: ModelHandle, path: Path, config: FrugalConfig, context: Any, batches: list[int],
-                   tolerance: float, on_progress: Callable[[str], None] | None) -> list[Regression]:
-    """The model against a baseline model, raced head to head at each batch size."""
-    from frugalml.measure import compare_latency
-
+def _baseline_model(baseline: int | str | Path, handle: ModelHandle) -> ModelHandle:
+    """The baseline model directory (or file) loaded, checked to take the model's inputs."""
+    path = Path(str(baseline))
     if not path.exists():
         raise InvalidArgumentError("baseline", str(path), "is neither a run id nor an existing model path",
                                    "Pass a run id from `frugal runs list` or a model directory.")
     base = load_model(path)
+    if base.input_spec.kind != handle.input_spec.kind:
+        raise InvalidArgumentError("baseline", str(path), f"takes {base.input_spec.kind} inputs and the model "
+                                   f"{handle.name} takes {handle.input_spec.kind} inputs",
+                                   "Pass an earlier version of the same model as the baseline.")
+    return base
+
+
+def _race_baseline(handle: ModelHandle, base: ModelHandle, config: FrugalConfig, context: Any, batches: list[int],
+                   tolerance: float, on_progress: Callable[[str], None] | None) -> list[Regression]:
+    """The model against a baseline model, raced head to head at each batch size."""
+    from frugalml.measure import compare_latency
+
     text = handle.input_spec.kind == "text"
     # The same timed seconds per model and batch size as the gate's own measurement.
     round_s = max(config.search.latency_max_s, 3.0) / GATE_ROUNDS
     rows = []
     for batch in batches:
         if on_progress is not None:
-            on_progress(f"timing {handle.name} against the baseline {path} at batch {batch}")
+            on_progress(f"timing {handle.name} against the baseline {base.name} at batch {batch}")
         race = compare_latency([handle, base], data=config.data.eval, batch=batch,
                                seq_len=config.seq_len if text else None, device=context.device,
                                rounds=GATE_ROUNDS, round_s=round_s)
