@@ -7,12 +7,15 @@ argument's name, the value and the fix, in the style of scikit-learn's ``check_s
 from __future__ import annotations
 
 import difflib
+import math
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from frugalml.errors import InvalidArgumentError
 
-__all__ = ["check_choice", "check_device", "check_positive_int", "nearest", "parse_int_list", "zoo_fix"]
+__all__ = ["check_choice", "check_device", "check_positive_int", "nearest", "parse_duration", "parse_int_list",
+           "zoo_fix"]
 
 
 def nearest(value: str, choices: Iterable[str]) -> str | None:
@@ -79,6 +82,31 @@ def parse_int_list(text: Any, name: str, *, maximum: int | None = None) -> list[
                 name, text, f"every value must be an integer >= 1{bound}, got {v!r}", "Use positive batch sizes such as 1,8,32."
             )
     return sorted(set(values))
+
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|m|min|h)?\s*", re.IGNORECASE)
+_SECONDS_PER = {None: 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: Any, name: str, *, maximum_s: float = 30 * 24 * 3600) -> float:
+    """Parse ``"90"``, ``"90s"``, ``"2.5m"`` / ``"2.5min"`` or ``"1h"`` (or a number of seconds) into
+    seconds, > 0 and <= ``maximum_s``; anything else is a clear error."""
+    if isinstance(text, bool):
+        value = None
+    elif isinstance(text, (int, float)):
+        value = float(text)
+    elif isinstance(text, str) and (match := _DURATION.fullmatch(text)):
+        value = float(match.group(1)) * _SECONDS_PER[(match.group(2) or "").lower() or None]
+    else:
+        value = None
+    fix = f"Write it like {name}=90s, {name}=10m or {name}=1h (a bare number is seconds)."
+    if value is None or not math.isfinite(value):
+        raise InvalidArgumentError(name, text, "is not a duration", fix)
+    if value <= 0:
+        raise InvalidArgumentError(name, text, "must be longer than 0 seconds", fix)
+    if value > maximum_s:
+        raise InvalidArgumentError(name, text, f"must be at most {maximum_s:g} seconds", fix)
+    return value
 
 
 def check_device(value: Any, name: str = "device", *, fix: str = "Use device cpu, or run on a machine with an "

@@ -136,6 +136,9 @@ class SearchSpec(_Strict):
     # The best candidates by their own trial, rebuilt and timed again head to head before the pick
     # (1: take the best trial as measured). Only for latency and throughput costs.
     finalists: int = Field(default=3, ge=1, le=10)
+    # Wall-clock seconds for the trials (None: no limit). Like Optuna's ``timeout``: no new trial
+    # starts once it has passed, a running one finishes, and the first trial of a run always starts.
+    timeout_s: float | None = Field(default=None, gt=0, le=30 * 24 * 3600)
 
 
 class FrugalConfig(_Strict):

@@ -63,3 +63,12 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys) -> None:
     assert code == 2 and "zoo:nope" in err
     code, _, err = run_cli(["optimize", "--executor", "spark"], capsys)
     assert code == 2 and "search.executor" in err
+    code, _, err = run_cli(["optimize", "--timeout", "5d"], capsys)
+    assert code == 2 and "--timeout='5d': is not a duration" in err and "Traceback" not in err
+
+
+def test_optimize_time_limit_says_why_it_stopped(tmp_path: Path, sqlite_url: str, capsys) -> None:
+    cfg = _yaml(tmp_path, sqlite_url, "  quality_drop: 0.02", trials=2)
+    code, out, _ = run_cli(["optimize", "--config", str(cfg), "-o", str(tmp_path / "o"), "--timeout", "0.000001s"],
+                           capsys)
+    assert code == 0 and "stopped early: 1 of 2 trials: no new trial started after the 1e-06 s time limit" in out

@@ -79,6 +79,21 @@ def test_interrupt_keeps_finished_trials(sqlite_url: str) -> None:
     assert resumed.resumed_trials == 1 and len(resumed.candidates) == 3
 
 
+def test_a_time_limit_stops_new_trials_and_the_study_resumes(sqlite_url: str) -> None:
+    cfg = _config(sqlite_url, trials=3, techniques=["quantize", "runtime"])
+    # A limit already past when the first trial ends: that trial runs (the first of a run always
+    # starts), no other starts, and the result says why it has fewer trials than asked.
+    short = optimize(cfg, timeout_s=1e-6)
+    assert len(short.candidates) == 1 and short.ok
+    assert short.stopped_early.startswith("1 of 3 trials: no new trial started after the 1e-06 s time limit")
+    assert short.config["search"]["timeout_s"] == 1e-6
+    again = optimize(cfg)  # no limit: the same study continues where it stopped
+    assert again.study == short.study and again.resumed_trials == 1 and len(again.candidates) == 3
+    assert again.stopped_early is None
+    roomy = optimize(cfg, trials=4, timeout_s=3600)  # a limit not reached changes nothing
+    assert len(roomy.candidates) == 4 and roomy.stopped_early is None
+
+
 def test_no_feasible_candidate_names_the_closest(sqlite_url: str) -> None:
     cfg = config_from_dict({"model": "zoo:digits-cnn", "data": "zoo:digits", "store": sqlite_url,
                             "budgets": {"latency_p95_ms": 0.000001, "quality_drop": 0.02},
@@ -131,6 +146,7 @@ def test_study_name_is_stable_and_bad_overrides_fail(tmp_path: Path, sqlite_url:
     a, b = _config(sqlite_url), _config(sqlite_url, trials=9)
     assert study_name_for(a) == study_name_for(b)  # more trials continue the same study
     assert study_name_for(_config(sqlite_url, finalists=1)) == study_name_for(a)  # the run-off follows the trials
+    assert study_name_for(_config(sqlite_url, timeout_s=60)) == study_name_for(a)  # a time limit continues it too
     assert study_name_for(a) != study_name_for(_config(sqlite_url, seed=1))
     import frugalml.search._optimize as module
 
@@ -148,6 +164,8 @@ def test_study_name_is_stable_and_bad_overrides_fail(tmp_path: Path, sqlite_url:
         assert len({plain, bf16, vnni, study_name_for(a)}) == 4
     with pytest.raises(InvalidArgumentError, match="search.executor"):
         optimize(a, executor="spark")
+    with pytest.raises(InvalidArgumentError, match="search.timeout_s"):
+        optimize(a, timeout_s=0)
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")
     with pytest.raises(InvalidArgumentError, match="out_dir"):

@@ -17,6 +17,7 @@ from rich.progress import (
 from rich.table import Table
 
 from frugalml._json import dumps
+from frugalml._validate import parse_duration
 from frugalml.cli._app import app, console, err_console
 from frugalml.config import load_config
 from frugalml.gate import Verdict, gate
@@ -101,7 +102,8 @@ def render_search(result: SearchResult) -> None:
 
 
 class _Bar:
-    """A Rich progress bar with the current best on a terminal; one line per finished trial otherwise."""
+    """A Rich progress bar with the current best on a terminal; otherwise a line per finished trial and
+    per step after the trials."""
 
     def __init__(self, total: int) -> None:
         self.tty = err_console.is_terminal
@@ -122,7 +124,8 @@ class _Bar:
         best = f"best: {event['best']}" if event.get("best") else ""
         self.progress.update(self.task, completed=event["done"], total=event["total"],
                              description=event["message"][:70], best=best[:80])
-        if not self.tty and event["done"] != self.last_done:
+        # Off a terminal (CI logs): a line per finished trial, and one per step after the trials.
+        if not self.tty and (event["done"] != self.last_done or not event["message"].startswith("trial ")):
             self.last_done = event["done"]
             err_console.print(f"[{event['done']}/{event['total']}] {event['message']}" + (f"; {best}" if best else ""),
                               highlight=False, soft_wrap=True)
@@ -133,6 +136,8 @@ def optimize_command(
     config: Path = typer.Option(None, "--config", "-c", help="frugal.yaml; the built-in default when omitted."),
     out: Path = typer.Option(Path("frugal-out"), "--out", "-o", help="Output directory (model, summary.json, report.html, MODEL_CARD.md)."),
     trials: int = typer.Option(None, "--trials", help="Override search.trials."),
+    timeout: str = typer.Option(None, "--timeout", help="Start no new trial after this long, e.g. 90s, 10m, 1h "
+                                "(overrides search.timeout_s); the run-off and saving follow."),
     executor: str = typer.Option(None, "--executor", help="local or ray (overrides search.executor)."),
     address: str = typer.Option(None, "--address", help="Ray cluster address (with --executor ray)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty output directory."),
@@ -142,11 +147,12 @@ def optimize_command(
 
     Exit 0 when a candidate meets every budget, 1 when none does (the closest is named), 2 on a usage error.
     """
+    timeout_s = None if timeout is None else parse_duration(timeout, "--timeout")
     cfg = load_config(config)
     total = trials or cfg.search.trials
     with _Bar(total) as bar:
-        result = optimize(cfg, out_dir=out, trials=trials, executor=executor, address=address, overwrite=overwrite,
-                          on_progress=bar.update)
+        result = optimize(cfg, out_dir=out, trials=trials, timeout_s=timeout_s, executor=executor, address=address,
+                          overwrite=overwrite, on_progress=bar.update)
     if as_json:
         typer.echo(dumps(result.to_dict()))
     else:

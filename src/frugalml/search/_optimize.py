@@ -134,7 +134,7 @@ def study_name_for(config: FrugalConfig) -> str:
     key = config.to_dict()
     # What does not change a trial's outcome is left out (the run-off comes after the trials).
     key["search"] = {k: v for k, v in key["search"].items()
-                     if k not in ("trials", "executor", "address", "finalists")}
+                     if k not in ("trials", "executor", "address", "finalists", "timeout_s")}
     key.pop("store", None)
     # What this machine changes about the search is part of the name, so a study never mixes trials
     # measured under other rules; where none applies the name stays as it was.
@@ -424,6 +424,7 @@ def optimize(
     example_inputs: Any = None,
     out_dir: str | Path | None = None,
     trials: int | None = None,
+    timeout_s: float | None = None,
     executor: str | None = None,
     address: str | None = None,
     overwrite: bool = False,
@@ -441,7 +442,10 @@ def optimize(
             (your own module has none: name ``data.eval`` in the configuration).
         out_dir: where to save the chosen model, ``summary.json`` and ``report.html``; nothing is
             saved when None.
-        trials, executor, address: override ``search.trials`` / ``search.executor`` / ``search.address``.
+        trials, timeout_s, executor, address: override ``search.trials`` / ``search.timeout_s`` /
+            ``search.executor`` / ``search.address``. With a timeout, no new trial starts once that
+            many seconds have passed since the trials began (a running one finishes; the run-off
+            and saving come after it).
         overwrite: replace an existing ``out_dir``.
         on_progress: called with ``{"done", "total", "message", "best"}`` as the search advances.
     """
@@ -455,6 +459,8 @@ def optimize(
     overrides: dict[str, Any] = {}
     if trials is not None:
         overrides["trials"] = trials
+    if timeout_s is not None:
+        overrides["timeout_s"] = timeout_s
     if executor is not None:
         overrides["executor"] = executor
     if address is not None:
@@ -554,12 +560,19 @@ def _search(config: FrugalConfig, context: Context, families: set[str], store: A
     best = {"text": best_text()}
     total = config.search.trials
     attempts, limit = 0, total * 5 + len(screen)
+    timeout = config.search.timeout_s
+    deadline = None if timeout is None else time.monotonic() + timeout
+    started = 0  # trials started in this run: the first always starts, whatever the timeout
+    timed_out = False
     pending: list[tuple[Any, Any, Candidate]] = []
     seen = {json.dumps(t.user_attrs["recipe"], sort_keys=True) for t in complete() if t.user_attrs.get("recipe")}
     try:
         while True:
             n_done = len(complete())
             while len(pending) < executor.parallel and n_done + len(pending) < total and attempts < limit:
+                if deadline is not None and started and time.monotonic() >= deadline:
+                    timed_out = True
+                    break
                 attempts += 1
                 trial = study.ask()
                 trial.set_user_attr("owner", _owner())
@@ -589,6 +602,7 @@ def _search(config: FrugalConfig, context: Context, families: set[str], store: A
                     _tell_failed(study, trial, exc, TrialState)
                     continue
                 pending.append((ref, trial, candidate))
+                started += 1
             if not pending:
                 break
             ref, _ = executor.wait([p[0] for p in pending])
@@ -616,16 +630,20 @@ def _search(config: FrugalConfig, context: Context, families: set[str], store: A
     failed = [{"number": t.number, "recipe_text": t.user_attrs.get("recipe_text"), "error": t.user_attrs["error"]}
               for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if t.user_attrs.get("error")]
     stopped_early = None
-    if len(candidates) < total:
+    if timed_out or len(candidates) < total:
         stopped_early = f"{len(candidates)} of {total} trials"
         if failed:
             # Failed trials count as proposals: say so, or the pruning below would take the blame.
             first = failed[0]
             stopped_early += (f"; {len(failed)} failed (the first, #{first['number']} {first['recipe_text']}: "
                               f"{first['error']})")
-        drawn = "repeats, failing recipes or combinations" if failed else "repeats or combinations"
-        stopped_early += (f": after {attempts} proposals in this run the sampler kept drawing {drawn} with a "
-                          "technique that alone breaks the quality budget; the rest of the space is pruned")
+        if timed_out:
+            stopped_early += (f": no new trial started after the {timeout:g} s time limit (search.timeout_s, "
+                              "--timeout); running it again resumes the study")
+        else:
+            drawn = "repeats, failing recipes or combinations" if failed else "repeats or combinations"
+            stopped_early += (f": after {attempts} proposals in this run the sampler kept drawing {drawn} with a "
+                              "technique that alone breaks the quality budget; the rest of the space is pruned")
     front_idx = pareto_front([[c["quality"], c["cost"]] for c in candidates], maximize)
     pareto = sorted(candidates[i]["number"] for i in front_idx)
     for c in candidates:
@@ -667,10 +685,11 @@ def _runoff(result: SearchResult, config: FrugalConfig, runner: _TrialRunner,
     finalists = _ranked(result.candidates, context, higher_quality)[:config.search.finalists]
     if len(finalists) < 2:
         return None
-    total = config.search.trials
+    # After a time limit or an early stop, fewer trials than asked are done: the bar says so.
+    done, total = len(result.candidates), config.search.trials
     built: list[tuple[dict[str, Any], ModelHandle]] = []
     for c in finalists:
-        progress({"done": total, "total": total, "message": f"run-off: rebuilding #{c['number']}", "best": None})
+        progress({"done": done, "total": total, "message": f"run-off: rebuilding #{c['number']}", "best": None})
         try:
             built.append((c, runner.build(Recipe.from_dict(c["recipe"]))))
         except Exception as exc:  # noqa: BLE001 - a finalist that cannot be rebuilt leaves the run-off
@@ -681,9 +700,9 @@ def _runoff(result: SearchResult, config: FrugalConfig, runner: _TrialRunner,
     text = runner.baseline.input_spec.kind == "text"
     round_s = config.search.latency_max_s / 3
 
-    def on_round(done: int, rounds: int) -> None:
-        progress({"done": total, "total": total, "best": None,
-                  "message": f"run-off: {len(built)} finalists at batch {batch}, round {done} of {rounds}"})
+    def on_round(finished: int, rounds: int) -> None:
+        progress({"done": done, "total": total, "best": None,
+                  "message": f"run-off: {len(built)} finalists at batch {batch}, round {finished} of {rounds}"})
 
     race = compare_latency([h for _, h in built], data=config.data.eval, batch=batch,
                            seq_len=config.seq_len if text else None, device=context.device,
@@ -781,14 +800,14 @@ def _save(result: SearchResult, config: FrugalConfig, runner: _TrialRunner, out:
     result.out_dir = out
     pick = result.chosen
     if pick is not None:
-        total = config.search.trials
-        progress({"done": total, "total": total, "message": f"saving #{pick['number']}", "best": None})
+        done, total = len(result.candidates), config.search.trials
+        progress({"done": done, "total": total, "message": f"saving #{pick['number']}", "best": None})
         model_dir = out / "model"
         recipe = Recipe.from_dict(pick["recipe"])
         compress_to_dir(runner.baseline, recipe, model_dir, data=runner.train_data, seq_len=config.seq_len,
                         seed=config.search.seed, device=runner.context.device, overwrite=True, store=store,
                         compressed=built if built is not None and len(recipe) > 0 else None)
-        progress({"done": total, "total": total, "message": "gating the saved model", "best": None})
+        progress({"done": done, "total": total, "message": "gating the saved model", "best": None})
         result.verdict = gate(model_dir, config, store=store, evaluator=runner.evaluator)
         _profile_for_report(result, config, runner, model_dir, store, progress)
     from frugalml.errors import FrugalError
@@ -823,10 +842,10 @@ def _profile_for_report(result: SearchResult, config: FrugalConfig, runner: _Tri
 
     context = get_context(config.context)
     batches = report_batches(context)
-    total = config.search.trials
+    done, total = len(result.candidates), config.search.trials
     text = runner.baseline.input_spec.kind == "text"
     for label, model in (("baseline", runner.baseline), ("chosen", load_model(model_dir))):
-        progress({"done": total, "total": total, "message": f"profiling the {label} model at batch "
+        progress({"done": done, "total": total, "message": f"profiling the {label} model at batch "
                   f"{', '.join(map(str, batches))} for the report", "best": None})
         p = profile(model, data=config.data.eval, batch_sizes=batches, seq_len=config.seq_len if text else None,
                     device=context.device, max_time_s=config.search.latency_max_s, store=store,
