@@ -5,7 +5,13 @@ file is too large to carry; fidelity is measured against FP32 embeddings compute
 the original weights) and a BERT-base-sized encoder with random weights (speed only). Sequence
 length 128; batch 1, 32, 256; CUDA-event timing through frugalml's latency harness; NVML energy.
 
-    python benchmarks/compress_gpu.py --minilm DIR --reference DIR --assets DIR --out results.json
+    python benchmarks/compress_gpu.py --minilm DIR --reference DIR --assets DIR --out results.json [--budget-s S]
+
+The JSON is rewritten after every variant (``"complete": false`` until the end), and with
+``--budget-s`` no variant starts once the budget is spent: the rest are listed as skipped. So a run
+cut short by a machine call's time limit keeps what it measured. ``--device cpu --smoke`` checks the
+script on a CPU (MiniLM only, 16 texts, batch 1 and 4; numbers mean nothing; variants that need a
+GPU report their error).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from frugalml._json import dumps  # noqa: E402
 from frugalml.compress import CastPrecision, QuantizeWeights, Sparsify24, compress  # noqa: E402
 from frugalml.compress._fidelity import embedding_fidelity  # noqa: E402
 from frugalml.measure.energy import measure_energy, select_meter  # noqa: E402
-from frugalml.measure.latency import cuda_timer, measure_latency  # noqa: E402
+from frugalml.measure.latency import cpu_timer, cuda_timer, measure_latency  # noqa: E402
 from gpu_profile import build_random_encoder  # noqa: E402
 
 VARIANTS = {
@@ -47,14 +53,16 @@ VARIANTS = {
 }
 
 
-def measure(handle, texts, batch: int, compiled: bool, max_time: float) -> dict:
-    runner = handle.runner("torch", "cuda")
+def measure(handle, texts, batch: int, compiled: bool, max_time: float, device: str = "cuda") -> dict:
+    runner = handle.runner("torch", device)
     if compiled:
-        runner.module = torch.compile(runner.module, mode="max-autotune-no-cudagraphs" if batch > 1 else "reduce-overhead")
+        runner.module = (torch.compile(runner.module, backend="aot_eager") if device == "cpu" else  # smoke
+                         torch.compile(runner.module, mode="max-autotune-no-cudagraphs" if batch > 1 else "reduce-overhead"))
     inputs = runner.prepare((texts * (batch // len(texts) + 1))[:batch], 128)
-    stats, _ = measure_latency(lambda: runner(inputs), timer=cuda_timer(), max_time_s=max_time, warmup_iters=5)
-    energy = measure_energy(lambda: runner(inputs), meter=select_meter("cuda"), items_per_call=batch, min_s=1.0,
-                            synchronize=torch.cuda.synchronize)
+    timer = cuda_timer() if device == "cuda" else cpu_timer(runner.synchronize)
+    stats, _ = measure_latency(lambda: runner(inputs), timer=timer, max_time_s=max_time, warmup_iters=5)
+    energy = measure_energy(lambda: runner(inputs), meter=select_meter(device), items_per_call=batch,
+                            min_s=min(1.0, max_time), synchronize=runner.synchronize)
     return {"p50_ms": stats.p50, "p95_ms": stats.p95, "items_per_s": batch * 1e3 / stats.mean, "n": stats.n,
             "energy_mj_per_item": energy.j_per_item * 1e3, "energy_source": energy.source}
 
@@ -66,46 +74,67 @@ def main() -> None:
     parser.add_argument("--assets", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--max-time", type=float, default=2.0)
+    parser.add_argument("--budget-s", type=float, default=None, help="no variant starts after this many seconds")
+    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, MiniLM only: checks the script")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    began = time.monotonic()
     texts = json.loads((args.reference / "texts.json").read_text())
     reference = np.load(args.reference / "reference.npy")
+    if args.smoke:
+        texts, reference = texts[:16], reference[:16]
+    batches = (1, 4) if args.smoke else (1, 32, 256)
+    max_time = 0.2 if args.smoke else args.max_time
+    device = args.device
+    doc = {"benchmark": "compress_gpu", "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+           "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__, "seq_len": 128, "batches": list(batches),
+           "smoke": args.smoke, "budget_s": args.budget_s, "results": {},
+           "note": "minilm weights carried as fp16 (fp32 file too large to carry); fidelity vs CPU fp32 embeddings "
+                   "of the original weights; bert-base has random weights (speed only)"}
+
+    def save(complete: bool) -> None:
+        doc["complete"], doc["seconds"] = complete, time.monotonic() - began
+        args.out.write_text(dumps(doc))
+
     # Calibration and 2:4 recovery train on stdlib-docs texts that are not among the fidelity texts.
     from frugalml.datasets import load_dataset
 
     held = set(texts)
-    train = [t for t in load_dataset("zoo:stdlib-docs").texts() if t not in held][:2048]
+    train = [t for t in load_dataset("zoo:stdlib-docs").texts() if t not in held][:64 if args.smoke else 2048]
     work = Path(tempfile.mkdtemp())
-    models = {"zoo:minilm": str(args.minilm),
-              "bert-base-arch (random weights)": str(build_random_encoder(args.assets, work / "bert", bert_base=True))}
-    results = {}
+    models = {"zoo:minilm": str(args.minilm)}
+    if not args.smoke:
+        models["bert-base-arch (random weights)"] = str(build_random_encoder(args.assets, work / "bert",
+                                                                             bert_base=True))
+    results = doc["results"]
     for label, path in models.items():
         base = load_model(path)
         base.module = base.module.float()  # weights travel as fp16; every variant starts from fp32
         for variant, recipe in VARIANTS.items():
             row: dict = {}
+            if args.budget_s is not None and time.monotonic() - began > args.budget_s:
+                results.setdefault(label, {})[variant] = {"skipped": f"time budget ({args.budget_s:g} s) spent"}
+                continue
             try:
-                handle = compress(base, recipe, data=train, seq_len=128, device="cuda") if recipe else base
+                handle = compress(base, recipe, data=train, seq_len=128, device=device) if recipe else base
                 if label == "zoo:minilm":
-                    out = handle.predict(texts, batch_size=64, device="cuda")
+                    out = handle.predict(texts, batch_size=64, device=device)
                     row["fidelity"] = embedding_fidelity(out, reference)
-                for batch in (1, 32, 256):
-                    row[str(batch)] = measure(handle, texts, batch, "compile" in variant, args.max_time)
+                for batch in batches:
+                    row[str(batch)] = measure(handle, texts, batch, "compile" in variant, max_time, device)
                 skipped = [s for step in handle.metadata.get("compression", {}).get("steps", []) for s in step["skipped"]]
                 row["skipped_layers"] = len(skipped)
             except Exception as exc:  # noqa: BLE001 - a variant that fails is reported, not fatal
                 row["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
                 traceback.print_exc(limit=2)
             results.setdefault(label, {})[variant] = row
-            summary = " ".join(f"b{b} {row[str(b)]['items_per_s']:>9,.0f}/s" for b in (1, 32, 256) if str(b) in row)
+            save(complete=False)
+            summary = " ".join(f"b{b} {row[str(b)]['items_per_s']:>9,.0f}/s" for b in batches if str(b) in row)
             fid = row.get("fidelity", {}).get("mean_cosine")
             print(f"{label:32s} {variant:28s} {summary} {'cos %.4f' % fid if fid else ''} {row.get('error', '')}",
                   flush=True)
-    doc = {"benchmark": "compress_gpu", "device": torch.cuda.get_device_name(), "date": time.strftime("%Y-%m-%d"),
-           "torch": torch.__version__, "seq_len": 128, "results": results,
-           "note": "minilm weights carried as fp16 (fp32 file too large to carry); fidelity vs CPU fp32 embeddings "
-                   "of the original weights; bert-base has random weights (speed only)"}
-    args.out.write_text(dumps(doc))
+    save(complete=True)
     print(f"wrote {args.out}")
 
 

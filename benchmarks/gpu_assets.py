@@ -10,21 +10,38 @@ and cannot reach a package index or a model hub. This writes:
 - ``.gpu/ref``: 512 zoo:stdlib-docs texts (``texts.json``) and their fp32 embeddings from the
   original weights computed here on the CPU (``reference.npy``): the fidelity reference of
   ``compress_gpu.py``;
-- ``.whl/``: a wheel of frugalml itself (pure Python), installed there with ``--no-deps``.
+- ``.whl/``: a wheel of frugalml itself (pure Python), and wheels of what frugalml's GPU stages
+  import that the GPU machine's image does not hold (the store, the search, torchao, the server:
+  ``CARRIED`` below), at the versions installed here and for the image's Python (3.12,
+  manylinux x86-64). They are installed there with ``--no-deps --target``, ahead of the image's
+  own packages on ``PYTHONPATH``.
 
-    python benchmarks/gpu_assets.py
+    python benchmarks/gpu_assets.py [--python 3.12] [--wheels-only DIR]
+
+``--python 3.11 --wheels-only DIR`` fetches the same wheels for this machine's Python, to rehearse
+the GPU session here in an environment with only the image's packages (see gpu_session.sh).
 
 then run ``benchmarks/gpu_session.sh STAGE`` on the GPU machine, carrying ``.gpu`` and ``.whl``.
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# What the GPU stages import that the image (device README, KINDS.md: PyTorch, transformers,
+# sentence-transformers, ONNX Runtime, typer, rich, prometheus-client, pytest ... ) lacks. Report-only
+# and CPU-only parts (plotly, cryptography, codecarbon, the data and federated extras) stay behind:
+# the stages never import them, and the carried files must stay under 64 MiB with MiniLM's 45 MB.
+CARRIED = ("pydantic", "pydantic-core", "annotated-types", "typing-inspection", "sqlalchemy", "greenlet", "alembic",
+           "mako", "optuna", "colorlog", "torchao", "torch-pruning", "fairlearn", "fastapi", "starlette", "uvicorn")
+PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_24_x86_64", "manylinux_2_17_x86_64",
+             "manylinux2014_x86_64", "manylinux1_x86_64")
 COPY = ("config.json", "config_sentence_transformers.json", "modules.json", "sentence_bert_config.json",
         "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt")
 
@@ -66,12 +83,31 @@ def wheel(target: Path) -> None:
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(target), str(ROOT)], check=True)
 
 
+def carried(target: Path, python: str) -> None:
+    """Wheels of ``CARRIED`` at this environment's versions, for CPython ``python`` on x86-64 Linux."""
+    target.mkdir(parents=True, exist_ok=True)
+    pins = [f"{name}=={version(name)}" for name in CARRIED]
+    platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                    "--python-version", python, "--implementation", "cp", *platforms, "-d", str(target), *pins],
+                   check=True)
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--python", default="3.12", help="the GPU machine's Python (major.minor)")
+    parser.add_argument("--wheels-only", type=Path, help="only fetch the carried wheels, into this folder")
+    args = parser.parse_args()
+    if args.wheels_only is not None:
+        carried(args.wheels_only, args.python)
+        return
     minilm(ROOT / ".gpu" / "minilm")
     reference(ROOT / ".gpu" / "ref")
     wheel(ROOT / ".whl")
+    carried(ROOT / ".whl", args.python)
     total = sum(f.stat().st_size for d in (ROOT / ".gpu", ROOT / ".whl") for f in d.rglob("*") if f.is_file())
-    print(f"wrote .gpu/minilm, .gpu/ref and .whl ({total / 2**20:.1f} MiB to carry; the limit is 64 MiB)")
+    print(f"wrote .gpu/minilm, .gpu/ref and .whl ({total / 2**20:.1f} MiB to carry; the limit is 64 MiB "
+          "with the working tree)")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ recipe of examples/recipes (minilm-bf16 on a CPU with native BF16, say).
 
     python benchmarks/serve_load.py [--seconds 8] [--device cpu|cuda] [--artifact minilm-int8|minilm-bf16]
                                     [--no-wait-mode] [--out benchmarks/results/serve_load.json]
+
+The JSON is written after the fault mix and after each model (``"complete": false`` until the end),
+so a run cut short by a GPU machine call's time limit keeps what it measured.
 """
 
 from __future__ import annotations
@@ -110,7 +113,8 @@ async def _load(url: str, endpoint: str, texts: list[str], clients: int, seconds
 
 
 def load(seconds: float, tmp: Path, device: str = "cpu", recipe: str | None = None,
-         modes: list[str] | None = None) -> dict[str, Any]:
+         modes: list[str] | None = None, on_model: Any = None) -> dict[str, Any]:
+    """``on_model(out)`` is called with the results so far after each model (to save them as they come)."""
     from frugalml.compress import compress_to_dir
     from frugalml.datasets import load_dataset
 
@@ -160,6 +164,8 @@ def load(seconds: float, tmp: Path, device: str = "cpu", recipe: str | None = No
                  "minilm-bf16": f"minilm-bf16 (PyTorch, {'CUDA' if device == 'cuda' else 'CPU'})"}.get(recipe, recipe)
         levels["padding"] = _padding(texts, overheads)
         out["zoo:minilm" if model == "zoo:minilm" else label] = levels
+        if on_model is not None:
+            on_model(out)
     return out
 
 
@@ -314,23 +320,31 @@ def main() -> None:
     if args.out is None:
         name = "serve_load_cuda.json" if args.device == "cuda" else "serve_load.json"
         args.out = Path(__file__).parent / "results" / name
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    def partial(loads: dict[str, Any]) -> None:
+        # Rewritten after each model: a run cut short (a GPU machine call's time limit) keeps what it did.
+        args.out.write_text(json.dumps({"benchmark": "serve_load", "complete": False, "device": _device_name(args.device),
+                                        "seconds_per_level_and_mode": args.seconds, "load": loads, "faults": fault},
+                                       indent=2) + "\n")
+
     with tempfile.TemporaryDirectory() as tmp:
         fault = faults(Path(tmp))
         print(json.dumps({k: v for k, v in fault.items() if k != "bad"}, indent=1), flush=True)
+        partial({})
         modes = [m for m in MODES if not (args.no_wait_mode and m == "on, wait 5 ms")]
-        loads = load(args.seconds, Path(tmp), args.device, args.artifact, modes)
+        loads = load(args.seconds, Path(tmp), args.device, args.artifact, modes, on_model=partial)
     at64 = {m: {"speedup": v["64"]["speedup"], "speedup_wait_5ms": v["64"].get("speedup_wait_5ms"),
                 "speedup_one_padded_batch": v["64"]["speedup_one_padded_batch"],
                 "failures": sum(v["64"][mode]["failures"] for mode in modes)}
             for m, v in loads.items()}
-    result = {"benchmark": "serve_load", "machine": fingerprint(), "device": _device_name(args.device), "seconds_per_level_and_mode": args.seconds,
+    result = {"benchmark": "serve_load", "complete": True, "machine": fingerprint(), "device": _device_name(args.device), "seconds_per_level_and_mode": args.seconds,
               "load": loads, "faults": fault,
               "target": {"speedup_at_64": 3.0, "met": all(v["speedup"] >= 3 and v["failures"] == 0
                                                           for v in at64.values()),
                          "met_with_5ms_wait": None if args.no_wait_mode else all(
                              v["speedup_wait_5ms"] >= 3 and v["failures"] == 0 for v in at64.values()),
                          "at_64": at64}}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["target"], indent=2))
 
