@@ -4,14 +4,20 @@
 #
 #   benchmarks/gpu_session.sh STAGE[:SECONDS]...
 #
-# Stages: env (versions), tests (`pytest -m cuda`), cloud (benchmarks/cloud_gpu.py: the cloud-gpu
-# search and its comparison), compress (benchmarks/compress_gpu.py), serve (benchmarks/serve_load.py
-# --device cuda), profile (benchmarks/gpu_profile.py). Each runs under `timeout` for SECONDS (the
+# Stages: env (versions), tests (`pytest -v -m cuda`: each result is logged as it comes), cloud
+# (benchmarks/cloud_gpu.py: the cloud-gpu search and its comparison), compress
+# (benchmarks/compress_gpu.py), serve (benchmarks/serve_load.py --device cuda), profile
+# (benchmarks/gpu_profile.py). Each runs under `timeout` for SECONDS (the
 # defaults below); the benchmarks get that budget less a margin and write their JSON as they go, so
 # a stage cut short still returns what it finished. A machine call is capped at 10 minutes and a
-# session's device time at 15, start included: give the stages of one call about 540 s in all, e.g.
+# session's device time at 15, start included, so a session has room for one full call (about
+# 560 s of stages: installing the wheels takes some too). Rather than cut every benchmark short in
+# one session, split them over two, each stage sized to finish:
 #
-#   OUT=$OUT benchmarks/gpu_session.sh env tests:120 cloud:300 compress:100
+#   first:  OUT=$OUT benchmarks/gpu_session.sh env tests:90 serve:160 compress:280
+#   second: OUT=$OUT benchmarks/gpu_session.sh env cloud:520
+#
+# (the first is done once benchmarks/results/ holds serve_load_cuda.json and compress_gpu.json).
 #
 # Everything printed also goes to $OUT/session.log (the call returns only the output's tail).
 #
@@ -35,7 +41,7 @@ $python -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=$site:$PWD/src:$PWD/benchmarks HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
 export FRUGAL_MINILM_DIR=$PWD/.gpu/minilm FRUGAL_CACHE_DIR=/tmp/frugal-cache
 smoke=(); [ "$device" = cpu ] && smoke=(--smoke)
-declare -A default_s=([env]=60 [tests]=150 [cloud]=300 [compress]=180 [serve]=180 [profile]=120)
+declare -A default_s=([env]=60 [tests]=90 [cloud]=520 [compress]=280 [serve]=160 [profile]=120)
 status=0
 for spec in "$@"; do
   stage=${spec%%:*}
@@ -52,7 +58,7 @@ for spec in "$@"; do
       "${run[@]}" $python -c "import frugalml.search, frugalml.compress, frugalml.serve, frugalml.scaling, optuna, torchao, fastapi; print('frugalml imports: ok')" \
         || status=1 ;;
     tests)
-      "${run[@]}" $python -m pytest -q -m cuda -p no:cacheprovider --durations=0 --junitxml "$out/tests.xml" tests \
+      "${run[@]}" $python -m pytest -v -m cuda -p no:cacheprovider --durations=0 --junitxml "$out/tests.xml" tests \
         || status=1 ;;
     cloud)
       "${run[@]}" $python benchmarks/cloud_gpu.py --model .gpu/minilm --device "$device" "${smoke[@]}" \
@@ -62,7 +68,7 @@ for spec in "$@"; do
         --device "$device" "${smoke[@]}" --budget-s "$budget" --out "$out/compress_gpu.json" || status=1 ;;
     serve)
       "${run[@]}" $python benchmarks/serve_load.py --device "$device" --seconds "$([ "$device" = cpu ] && echo 1 || echo 4)" \
-        --no-wait-mode --out "$out/serve_load_$device.json" || status=1 ;;
+        --no-wait-mode --budget-s "$budget" --out "$out/serve_load_$device.json" || status=1 ;;
     profile)
       "${run[@]}" $python benchmarks/gpu_profile.py --assets .gpu/minilm --out "$out/profile_gpu.json" || status=1 ;;
     *)
