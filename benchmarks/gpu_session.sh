@@ -65,7 +65,7 @@ for spec in "$@"; do
         --budget-s "$budget" --out "$out/cloud_gpu.json" || status=1 ;;
     compress)
       "${run[@]}" $python benchmarks/compress_gpu.py --minilm .gpu/minilm --reference .gpu/ref --assets .gpu/minilm \
-        --device "$device" "${smoke[@]}" --budget-s "$budget" --out "$out/compress_gpu.json" || status=1 ;;
+        --device "$device" "${smoke[@]}" --max-time 1 --budget-s "$budget" --out "$out/compress_gpu.json" || status=1 ;;
     serve)
       "${run[@]}" $python benchmarks/serve_load.py --device "$device" --seconds "$([ "$device" = cpu ] && echo 1 || echo 4)" \
         --no-wait-mode --budget-s "$budget" --out "$out/serve_load_$device.json" || status=1 ;;
