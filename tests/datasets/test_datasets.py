@@ -81,6 +81,16 @@ def test_bad_specs() -> None:
         load_dataset("zoo:digits", split="validation")
 
 
+def test_errors_name_the_callers_argument(tmp_path: Path) -> None:
+    # monitor(reference=..., current=...) and the server's --reference load data under other names.
+    with pytest.raises(DataError, match=r"^reference='/no/such.csv': no such file"):
+        load_dataset("/no/such.csv", argument="reference")
+    empty = tmp_path / "e.csv"
+    empty.write_text("")
+    with pytest.raises(DataError, match=r"^current=.*the file is empty"):
+        load_dataset(empty, argument="current")
+
+
 @settings(max_examples=50, deadline=None)
 @given(st.text(min_size=1, max_size=30))
 def test_any_unknown_zoo_name_is_a_clear_error(name: str) -> None:

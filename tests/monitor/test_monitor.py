@@ -77,6 +77,10 @@ def test_monitor_bad_input(digits_files, tmp_path: Path) -> None:
         monitor(ref, same, columns=["nope"])
     with pytest.raises(InvalidArgumentError, match="alpha"):
         monitor(ref, same, alpha=2)
+    with pytest.raises(DataError, match=r"^current=.*no such file"):
+        monitor(ref, tmp_path / "missing.csv")
+    with pytest.raises(DataError, match=r"^reference=.*no such built-in dataset"):
+        monitor("zoo:nope", same)
 
 
 def test_efficiency_trend_from_stored_profiles(store_url: str) -> None:

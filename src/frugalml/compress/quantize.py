@@ -357,7 +357,8 @@ def _quantize_dynamic(handle: ModelHandle, config: QuantizeDynamic, ctx: Compres
             if name not in candidates:
                 record.skip(name, "excluded by the recipe")
         if config.backend == "torch":
-            build = lambda names: _with_module(handle, _torch_dynamic(handle.module, names, config.per_channel, bits))
+            def build(names: list[str]) -> ModelHandle:
+                return _with_module(handle, _torch_dynamic(handle.module, names, config.per_channel, bits))
         else:
             from frugalml.compress import _inductor
             from frugalml.measure.devices import native_bf16_cpu
@@ -371,8 +372,8 @@ def _quantize_dynamic(handle: ModelHandle, config: QuantizeDynamic, ctx: Compres
                 record.skip(name, "unused by the model's output (torch.export leaves it out)")
                 candidates.remove(name)
             # The sensitivity search scores the uncompiled INT8 graph (the same arithmetic, no compile per try).
-            build = lambda names: _with_module(handle, _inductor.converted(handle.module, handle.input_spec, names,
-                                                                           bits=bits))
+            def build(names: list[str]) -> ModelHandle:
+                return _with_module(handle, _inductor.converted(handle.module, handle.input_spec, names, bits=bits))
 
             def final(names: list[str]) -> ModelHandle:
                 new = _with_module(handle, _inductor.inductor_int8(handle.module, handle.input_spec, names,

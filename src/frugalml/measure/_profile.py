@@ -102,7 +102,9 @@ class Profile:
 
     def to_dict(self, *, include_samples: bool = False) -> dict[str, Any]:
         """A JSON-ready dict; batch-size keys become strings. Keys are documented in docs/profile.md."""
-        by_batch = lambda d: {str(k): v for k, v in d.items()}
+        def by_batch(d: dict[Any, Any]) -> dict[str, Any]:
+            return {str(k): v for k, v in d.items()}
+
         out: dict[str, Any] = {
             "run_id": self.run_id, "model": self.model, "format": self.format, "task": self.task,
             "runtime": self.runtime, "device": self.device, "threads": self.threads, "precision": self.precision,

@@ -85,11 +85,11 @@ def monitor(reference: str | Any, current: str | Any, *, model: str | Any = None
 
     if not 0 < alpha < 1:
         raise InvalidArgumentError("alpha", alpha, "must be between 0 and 1", "Use e.g. 0.01.")
-    def load(spec: Any) -> Any:
+    def load(spec: Any, argument: str) -> Any:
         return spec if isinstance(spec, Dataset) else load_dataset(spec, text_column=text_column,
-                                                                   label_column=label_column)
+                                                                   label_column=label_column, argument=argument)
 
-    ref, cur = load(reference), load(current)
+    ref, cur = load(reference, "reference"), load(current, "current")
     shared = [c for c in ref.frame.columns if c in cur.frame.columns and c != "_row"]
     if columns:
         missing = [c for c in columns if c not in shared]

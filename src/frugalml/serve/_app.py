@@ -133,7 +133,7 @@ class Server:
         from frugalml.datasets import load_dataset
         from frugalml.monitor import DriftWindow
 
-        data = load_dataset(reference)
+        data = load_dataset(reference, argument="reference")
         items = self.model.handle.items_of(data)
         rows = np.random.default_rng(0).permutation(len(items))[:2000]
         picked = [items[i] for i in rows] if isinstance(items, list) else items[rows]
