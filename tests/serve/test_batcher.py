@@ -93,3 +93,16 @@ def test_backpressure_timeouts_and_failures() -> None:
             await b.stop()
 
     _run(main())
+
+
+def test_a_short_answer_fails_the_batch_instead_of_hanging() -> None:
+    async def main() -> None:
+        b = DynamicBatcher(lambda items: items[:-1], max_batch=4, max_wait_ms=20, max_queue=10)
+        await b.start()
+        try:
+            with pytest.raises(RuntimeError, match="returned 1 answers for a batch of 2"):
+                await asyncio.wait_for(b.submit([1, 2]), 5)  # before the check, this waited the 5 s out
+        finally:
+            await b.stop()
+
+    _run(main())

@@ -100,6 +100,8 @@ class DynamicBatcher:
             started = time.perf_counter()
             try:
                 answers = await loop.run_in_executor(self._executor, self.run_batch, [e.item for e in batch])
+                if len(answers) != len(batch):  # zip would leave the unanswered waiting until they time out
+                    raise RuntimeError(f"the model returned {len(answers)} answers for a batch of {len(batch)}")
             except Exception as exc:  # noqa: BLE001 - every waiting request gets the error, the loop goes on
                 log.exception("batch of %d failed", len(batch))
                 for e in batch:
