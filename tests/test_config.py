@@ -67,6 +67,12 @@ def test_yaml_file_errors(tmp_path: Path) -> None:
     good = tmp_path / "frugal.yaml"
     good.write_text("model: zoo:digits-cnn\ndata: zoo:digits\ncontext: tinyml\n")
     assert load_config(good).context == "tinyml"
+    # A dict is validated as the file's contents would be; anything else is one clear error.
+    assert load_config({"model": "zoo:digits-cnn", "data": "zoo:digits"}).data.eval == "zoo:digits"
+    with pytest.raises(InvalidArgumentError, match="budgets.size_mb"):
+        load_config({"budgets": {"size_mb": -1}})
+    with pytest.raises(InvalidArgumentError, match=r"^config='int': must be a FrugalConfig, a dict or the path"):
+        load_config(5)
 
 
 _values = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers() | st.text(max_size=8),

@@ -11,6 +11,7 @@ millijoules per item.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -232,10 +233,16 @@ def read_yaml(path: str | Path, *, argument: str = "config") -> Any:
                                    "Fix the YAML syntax (indentation, colons).") from None
 
 
-def load_config(path: str | Path | None) -> FrugalConfig:
-    """Read and validate a frugal.yaml; ``None`` gives the built-in default (zoo:minilm, edge-cpu)."""
+def load_config(path: str | Path | Mapping[str, Any] | None) -> FrugalConfig:
+    """Read and validate a frugal.yaml; ``None`` gives the built-in default (zoo:minilm, edge-cpu), and a
+    mapping is validated as the file's parsed contents would be."""
     if path is None:
         return DEFAULT_CONFIG
+    if isinstance(path, Mapping):
+        return config_from_dict(dict(path))
+    if not isinstance(path, (str, Path)):
+        raise InvalidArgumentError("config", type(path).__name__, "must be a FrugalConfig, a dict or the path of a "
+                                   "frugal.yaml", "Pass e.g. 'frugal.yaml' or {'model': 'zoo:minilm'}.")
     if not Path(path).is_file():
         raise InvalidArgumentError("config", str(path), "no such file", "Pass the path of a frugal.yaml.")
     return config_from_dict(read_yaml(path), source=str(path))

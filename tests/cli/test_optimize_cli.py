@@ -61,6 +61,10 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys) -> None:
     assert code == 2 and "budgets.latency_p95" in err and "latency_p95_ms" in err and "Traceback" not in err
     code, _, err = run_cli(["gate", "zoo:nope"], capsys)
     assert code == 2 and "zoo:nope" in err
+    store = f"sqlite:///{tmp_path / 'runs.db'}"
+    code, _, err = run_cli(["gate", "zoo:digits-mlp", "--store", store], capsys)  # no --config: the default is for text
+    assert code == 2 and "the built-in default gates text embedding models" in err and "--config" in err
+    assert not (tmp_path / "runs.db").exists()  # refused before anything was measured or recorded
     code, _, err = run_cli(["optimize", "--executor", "spark"], capsys)
     assert code == 2 and "search.executor" in err
     code, _, err = run_cli(["optimize", "--timeout", "5d"], capsys)

@@ -179,7 +179,8 @@ def gate_command(
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console,
                   transient=True, disable=not err_console.is_terminal) as bar:
         task = bar.add_task(f"gating {model}", total=None)
-        verdict = gate(model, cfg, baseline=baseline, tolerance=tolerance, store=store or cfg.store or default_store_url(),
+        # The path (or None), not cfg: gate() checks that the built-in default suits the model.
+        verdict = gate(model, config, baseline=baseline, tolerance=tolerance, store=store or cfg.store or default_store_url(),
                        on_progress=lambda message: bar.update(task, description=message))
     if junit is not None:
         junit.write_text(verdict.to_junit(), encoding="utf-8")

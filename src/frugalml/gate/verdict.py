@@ -17,7 +17,7 @@ request comment), :meth:`Verdict.to_dict` (JSON).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,7 +203,7 @@ def _baseline_from_run(store: Any, run_id: int) -> tuple[str, dict[int, Estimate
     return f"run {run_id} ({record.name})", found
 
 
-def gate(model: ModelHandle | str | Path, config: FrugalConfig | str | Path | None = None, *,
+def gate(model: ModelHandle | str | Path, config: FrugalConfig | str | Path | Mapping[str, Any] | None = None, *,
          baseline: int | str | Path | None = None, tolerance: float = 0.05, store: Any = None,
          evaluator: Evaluator | None = None, reference: ModelHandle | None = None,
          on_progress: Callable[[str], None] | None = None) -> Verdict:
@@ -212,7 +212,8 @@ def gate(model: ModelHandle | str | Path, config: FrugalConfig | str | Path | No
     Args:
         model: the model under test: an artifact directory from ``frugal compress`` / ``frugal optimize``,
             or anything :func:`frugalml.load_model` takes.
-        config: budgets, context and data; ``None`` is the built-in default configuration. The
+        config: budgets, context and data (a FrugalConfig, a frugal.yaml path or a dict of its keys);
+            ``None`` is the built-in default configuration, which is for text embedding models. The
             configuration's ``model`` is the reference quality drops are measured against.
         baseline: a run id in the store or a model directory: flags p95 latency regressions against it.
         tolerance: how much slower than the baseline (a fraction) still passes.
@@ -222,16 +223,24 @@ def gate(model: ModelHandle | str | Path, config: FrugalConfig | str | Path | No
         reference: the original model as a :class:`ModelHandle`, in place of the configuration's
             ``model`` (a model searched with ``optimize(model=...)`` has no path to load it from).
     """
-    if not isinstance(config, FrugalConfig):
-        config = load_config(config)
     if not (isinstance(tolerance, (int, float)) and 0 <= tolerance < 10):
         raise InvalidArgumentError("tolerance", tolerance, "must be a fraction >= 0", "Use e.g. 0.05 for 5%.")
     if reference is not None and not isinstance(reference, ModelHandle):
         raise InvalidArgumentError("reference", type(reference).__name__, "must be a ModelHandle",
                                    "Pass load_model(...)'s handle (for an nn.Module: load_model(module, "
                                    "example_inputs=batch)).")
+    defaulted = config is None
+    if not isinstance(config, FrugalConfig):
+        config = load_config(config)
     context = get_context(config.context)
     handle = model if isinstance(model, ModelHandle) else load_model(model)
+    if defaulted and reference is None and (handle.task, handle.input_spec.kind) != ("embedding", "text"):
+        # The default's reference (zoo:minilm) and data (zoo:stdlib-docs) say nothing about this model.
+        raise InvalidArgumentError("config", None, f"the built-in default gates text embedding models against "
+                                   f"{config.model} on {config.data.eval}, and {handle.name} is a "
+                                   f"{handle.input_spec.kind} {handle.task} model",
+                                   "Pass a frugal.yaml (--config on the command line) naming this model's reference "
+                                   "(model:) and data (data:); see docs/ci.md.")
     # A baseline model is loaded and checked before anything is measured or recorded.
     base_model = _baseline_model(baseline, handle) if baseline is not None and not _is_run_id(baseline) else None
     opened = None

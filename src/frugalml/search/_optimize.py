@@ -29,7 +29,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -418,7 +418,7 @@ def _model_object(model: ModelHandle | torch.nn.Module, example_inputs: Any,
 
 
 def optimize(
-    config: FrugalConfig | str | Path | None = None,
+    config: FrugalConfig | str | Path | Mapping[str, Any] | None = None,
     *,
     model: ModelHandle | torch.nn.Module | None = None,
     example_inputs: Any = None,
@@ -430,8 +430,8 @@ def optimize(
     overwrite: bool = False,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> SearchResult:
-    """Search compression recipes for ``config`` (a FrugalConfig, a frugal.yaml path, or None for the
-    built-in default: zoo:minilm on zoo:stdlib-docs, context edge-cpu).
+    """Search compression recipes for ``config`` (a FrugalConfig, a frugal.yaml path, a dict of its keys,
+    or None for the built-in default: zoo:minilm on zoo:stdlib-docs, context edge-cpu).
 
     Args:
         model: the model to search as an object, in place of the configuration's ``model:``: a
