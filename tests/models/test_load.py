@@ -161,6 +161,17 @@ def test_wrong_task_for_zoo_model() -> None:
         load_model("zoo:minilm", task="embeding")
 
 
+def test_predict_refuses_inputs_of_the_wrong_kind(minilm, digits_mlp) -> None:
+    # Before: a text model tokenized str(None) and str(row) as text, without a word.
+    for wrong, kind in (([None, "a sentence"], "NoneType"), (np.zeros((2, 4)), "ndarray"), ([3, 4], "int")):
+        with pytest.raises(InvalidArgumentError, match=rf"^inputs='item 0: {kind}': .* takes strings"):
+            minilm.predict(wrong)
+    with pytest.raises(InvalidArgumentError, match=r"^inputs='list': cannot be read as float32 numbers"):
+        digits_mlp.predict(["a", "b"])
+    with pytest.raises(InvalidArgumentError, match="cannot be read as float32"):
+        digits_mlp.predict([[0.0] * 64, [0.0] * 3])  # ragged rows
+
+
 @pytest.mark.cuda
 def test_predict_follows_the_module_between_devices() -> None:
     digits_mlp = load_model("zoo:digits-mlp")  # its own handle: this test moves the module around

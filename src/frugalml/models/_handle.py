@@ -131,7 +131,13 @@ class ModelHandle:
             if self.tokenizer is None:
                 raise InvalidArgumentError("model", self.name, "is a text model without a tokenizer",
                                            "Load it from a directory that holds tokenizer.json.")
-            texts = [str(t) for t in items]
+            # str(None) or str(row) would be tokenized without a word: wrong input must not become text.
+            wrong = next((i for i, t in enumerate(items) if not isinstance(t, str)), None)
+            if wrong is not None:
+                raise InvalidArgumentError("inputs", f"item {wrong}: {type(items[wrong]).__name__}",
+                                           f"{self.name} is a text model and takes strings",
+                                           "Pass a list of str (for a dataset, its text column).")
+            texts = list(items)
             if seq_len is not None:
                 check_positive_int(seq_len, "seq_len", maximum=spec.max_length)
                 enc = self.tokenizer(texts, padding="max_length", truncation=True, max_length=seq_len,
@@ -144,7 +150,11 @@ class ModelHandle:
             if "token_type_ids" in spec.names:
                 out["token_type_ids"] = np.zeros_like(out["input_ids"])
             return out
-        array = np.asarray(items, dtype=np.dtype(spec.dtype))
+        try:
+            array = np.asarray(items, dtype=np.dtype(spec.dtype))
+        except (TypeError, ValueError) as exc:  # strings, ragged rows, None
+            raise InvalidArgumentError("inputs", type(items).__name__, f"cannot be read as {spec.dtype} numbers "
+                                       f"({exc})", f"Pass numeric rows of shape {spec.item_shape}.") from None
         if spec.item_shape is not None and tuple(array.shape[1:]) != tuple(spec.item_shape):
             if array.ndim >= 1 and int(np.prod(array.shape[1:])) == int(np.prod(spec.item_shape)):
                 array = array.reshape((len(array), *spec.item_shape))
