@@ -314,7 +314,7 @@ def evaluate(model: ModelHandle | str | Path, data: str | Path | Dataset | None 
 
     Options are :class:`Evaluator`'s (``task``, ``metric``, ``group_column``, ``limit``, ``n_boot``, ...).
 
-        >>> ev = frugalml.evaluate(compressed, "zoo:digits-fair", reference="zoo:digits-fair-mlp")
+        >>> ev = frugalml.evaluate(compressed, "zoo:digits-fair", reference="zoo:digits-fair-cnn")
         >>> ev.overall["accuracy"].value, ev.worst_group_drop
     """
     handle = model if isinstance(model, ModelHandle) else load_model(model)
