@@ -55,6 +55,15 @@ def test_order_onnx_then_torch_is_refused() -> None:
     Recipe([QuantizeStatic(), ExportOnnx()])
 
 
+def test_order_bf16_then_onnx_is_refused() -> None:
+    # ONNX Runtime rejects a bf16 graph's Conv / MatMul at load: refused when the recipe is built.
+    for onnx_step in (ExportOnnx(), QuantizeDynamic(backend="onnxruntime"), QuantizeStatic()):
+        with pytest.raises(InvalidArgumentError, match=r"steps\[1\]\.technique=.*bf16 model of step 0.*Cast to fp16"):
+            Recipe([CastPrecision(dtype="bf16"), onnx_step])
+    Recipe([CastPrecision(dtype="fp16"), ExportOnnx()])
+    Recipe([CastPrecision(dtype="bf16"), QuantizeDynamic(backend="torch")])
+
+
 def test_bad_yaml_and_top_level() -> None:
     with pytest.raises(InvalidArgumentError, match="not valid YAML"):
         Recipe.from_text("steps: [technique: {")

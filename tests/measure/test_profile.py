@@ -182,6 +182,23 @@ def test_precision_is_what_the_matrix_products_run_at(digits_mlp) -> None:
     assert precision_of(mostly_float) == "fp32"
 
 
+def test_profile_of_models_cast_to_half_precision(tmp_path: Path) -> None:
+    """Float inputs (pixels) reach a model in its own precision: the bf16 CNN's FLOPs are counted
+    (the counter once fed it float32 and failed), and an fp16 ONNX graph takes fp16 inputs."""
+    from frugalml import evaluate, load_model
+    from frugalml.compress import CastPrecision, ExportOnnx, compress
+
+    cnn = load_model("zoo:digits-cnn")
+    full = profile(cnn, batch_sizes=[4], layers=False, **FAST)
+    bf16 = profile(compress(cnn, [CastPrecision(dtype="bf16")]), batch_sizes=[4], layers=False, **FAST)
+    assert bf16.precision == "bf16" and bf16.flops_per_item == full.flops_per_item > 0
+    fp16 = compress(cnn, [CastPrecision(dtype="fp16"), ExportOnnx()])
+    assert fp16.format == "onnx"
+    p = profile(fp16, batch_sizes=[4], layers=False, **FAST)
+    assert p.precision == "fp16" and p.flops_per_item == full.flops_per_item
+    assert evaluate(fp16, "zoo:digits", reference=cnn, n_boot=50).overall["agreement"].value > 0.97
+
+
 def test_gpu_table_matches_device_names() -> None:
     from frugalml.measure.devices import gpu_spec
 

@@ -332,8 +332,13 @@ def test_failed_trials_are_reported_with_their_error(sqlite_url: str, monkeypatc
         return real(model, recipe, **kwargs)
 
     monkeypatch.setattr(compress_module, "compress", compress_failing_static)
-    # Four distinct recipes exist with quantize alone (none, dynamic INT8 keeping no / the sensitive
-    # layers in FP32, static INT8); static fails, so three of the five trials asked for finish.
+    # The space as on a CPU without BF16 or VNNI (on one with them, a bf16 cast and the compiled INT8
+    # are offered too): four distinct recipes exist with quantize alone (none, dynamic INT8 keeping no /
+    # the sensitive layers in FP32, static INT8); static fails, so three of the five trials finish.
+    import frugalml.search.space as space
+
+    monkeypatch.setattr(space, "native_bf16_cpu", lambda: False)
+    monkeypatch.setattr(space, "compiled_int8_offered", lambda: False)
     result = optimize(_config(sqlite_url, trials=5, techniques=["quantize"]))
     assert len(result.candidates) == 3 and result.ok
     assert [f["recipe_text"] for f in result.failed] == ["quantize_static"]

@@ -1,6 +1,6 @@
 """Compression: one config dataclass and one registered handler per technique, composed by a Recipe.
 
-    >>> from frugalml.compress import compress, Recipe, DropLayers, Distill, QuantizeDynamic
+    >>> from frugalml.compress import compress, save_model, Recipe, DropLayers, Distill, QuantizeDynamic
     >>> small = compress("zoo:minilm", Recipe([DropLayers(keep=3), Distill(epochs=1), QuantizeDynamic()]))
     >>> save_model(small, "out/minilm-small")
 """

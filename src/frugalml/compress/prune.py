@@ -34,6 +34,7 @@ from frugalml.compress._coverage import list_uncovered_layers
 from frugalml.compress.quantize import _with_module
 from frugalml.errors import InvalidArgumentError
 from frugalml.models import ModelHandle
+from frugalml.models._handle import module_tensors
 
 __all__ = ["DropLayers", "PruneMagnitude", "PruneStructured", "encoder_layers", "layer_shapes", "rebuild_shapes"]
 
@@ -257,8 +258,7 @@ def _prune_structured(handle: ModelHandle, config: PruneStructured, ctx: Compres
 
     module = copy.deepcopy(handle.module).eval()
     sample = ctx.calibration[:2] if ctx.calibration is not None else handle.example_inputs[:2]
-    encoded = {k: torch.tensor(v) for k, v in handle.encode(sample, ctx.seq_len if handle.input_spec.kind == "text"
-                                                            else None).items()}
+    encoded = module_tensors(module, handle.encode(sample, ctx.seq_len if handle.input_spec.kind == "text" else None))
     example = encoded if handle.input_spec.kind == "text" else next(iter(encoded.values()))
     linears = [(name, sub) for name, sub in module.named_modules() if isinstance(sub, _PRUNABLE)]
     heads: dict[nn.Module, int] = {}

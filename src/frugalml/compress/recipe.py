@@ -100,6 +100,14 @@ class Recipe:
                                            f"{onnx_from[0]} ({onnx_from[1]}) turned it into ONNX",
                                            "Move the ONNX-producing step to the end of the recipe.")
             if getattr(step, "produces_onnx", False) and onnx_from is None:
+                bf16 = next((j for j, s in enumerate(self.steps[:i])
+                             if s.technique == "cast" and getattr(s, "dtype", "") == "bf16"), None)
+                if bf16 is not None:
+                    # The export succeeds, but ONNX Runtime rejects bfloat16 inputs to Conv, MatMul, ...
+                    raise InvalidArgumentError(f"steps[{i}].technique", step.technique, f"produces ONNX from the "
+                                               f"bf16 model of step {bf16} (cast), and ONNX Runtime has no bfloat16 "
+                                               "kernels for most operators",
+                                               "Cast to fp16 instead, or keep the bf16 model in PyTorch (no ONNX step).")
                 onnx_from = (i, step.technique)
             if step.technique == "compile" and any(getattr(s, "backend", "") == "inductor"
                                                    and s.technique == "quantize_dynamic" for s in self.steps[:i]):

@@ -51,6 +51,7 @@ from frugalml.measure.roofline import (
     time_onnx_nodes,
 )
 from frugalml.models import ModelHandle, load_model
+from frugalml.models._handle import module_tensors
 
 __all__ = ["Profile", "model_size", "profile", "profile_measurements"]
 
@@ -427,14 +428,15 @@ def _measure(handle: ModelHandle, *, data: Any, batches: list[int], seq_len: int
         if handle.module is not None:
             # A torch.compile'd module counts as the module it compiles: the counter needs eager ops.
             module = getattr(handle.module, "_orig_mod", handle.module).to(device)
-            tensors = {k: torch.tensor(v, device=device) for k, v in handle.encode(items[:batch], seq_len).items()}
+            tensors = module_tensors(module, handle.encode(items[:batch], seq_len), device)
             counts[batch] = count_torch_flops(module, tensors, kind=handle.input_spec.kind)
         else:
-            counts[batch] = count_onnx_flops(handle.onnx_path, handle.encode(items[:batch], seq_len))
+            counts[batch] = count_onnx_flops(handle.onnx_path, runner.prepare(items[:batch], seq_len))
     advance("FLOPs and bytes counted")
 
     spec = device_spec(device, runner.threads)
-    precision = precision_of(handle.module) if handle.module is not None else onnx_precision(counts[max(batches)])
+    precision = (precision_of(handle.module) if handle.module is not None
+                 else onnx_precision(counts[max(batches)], handle.onnx_path))
     layer_times = None
     kinds = None
     if handle.module is not None:

@@ -237,10 +237,22 @@ _ONNX_INTEGER_OPS = frozenset({"MatMulInteger", "DynamicQuantizeMatMul", "MatMul
                                "QGemm", "ConvInteger", "QLinearConv"})
 
 
-def onnx_precision(count: FlopCount) -> str:
-    """``int8`` when integer kernels do most of a graph's counted FLOPs, else ``fp32``."""
+def onnx_precision(count: FlopCount, path: Path | None = None) -> str:
+    """``int8`` when integer kernels do most of a graph's counted FLOPs; otherwise, given the graph's
+    ``path``, the floating type that holds most of its weight elements (``fp16``, ``bf16``); else ``fp32``."""
     integer = sum(o.flops for o in count.ops if o.op in _ONNX_INTEGER_OPS)
-    return "int8" if count.flops and integer > count.flops / 2 else "fp32"
+    if count.flops and integer > count.flops / 2:
+        return "int8"
+    if path is None:
+        return "fp32"
+    import onnx
+
+    names = {onnx.TensorProto.FLOAT: "fp32", onnx.TensorProto.FLOAT16: "fp16", onnx.TensorProto.BFLOAT16: "bf16"}
+    elements: dict[str, int] = {}
+    for init in onnx.load(str(path), load_external_data=False).graph.initializer:
+        if init.data_type in names:
+            elements[names[init.data_type]] = elements.get(names[init.data_type], 0) + math.prod(init.dims)
+    return max(elements, key=lambda k: elements[k]) if elements else "fp32"
 
 
 def count_onnx_flops(path: Path, inputs: dict[str, np.ndarray]) -> FlopCount:

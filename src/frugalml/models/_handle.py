@@ -33,7 +33,7 @@ from frugalml._validate import check_choice, check_device, check_positive_int
 from frugalml.errors import InvalidArgumentError, MeasurementError
 
 __all__ = ["FORMATS", "RUNTIMES", "TASKS", "Format", "InputSpec", "ModelHandle", "Runner", "Task", "call_module",
-           "weights_digest"]
+           "module_tensors", "weights_digest"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,23 @@ def call_module(module: torch.nn.Module, inputs: dict[str, torch.Tensor], kind: 
     if kind == "text":
         return module(**inputs)
     return module(*inputs.values())
+
+
+def module_tensors(module: torch.nn.Module | None, encoded: dict[str, np.ndarray],
+                   device: str | torch.device | None = None) -> dict[str, torch.Tensor]:
+    """``encoded`` (``ModelHandle.encode``'s arrays) as tensors ``module`` accepts: on ``device``
+    (default: where the module's parameters are), and floating-point inputs (pixels, features) in the
+    module's own precision, so a model cast to fp16 / bf16 takes them as it is (integer token ids are
+    left as they are)."""
+    params = list(module.parameters()) if module is not None else []
+    dtype = next((p.dtype for p in params if p.is_floating_point()), torch.float32)
+    if device is None and params:
+        device = params[0].device
+    out = {}
+    for key, value in encoded.items():
+        tensor = torch.tensor(value, device=device)
+        out[key] = tensor.to(dtype) if tensor.is_floating_point() else tensor
+    return out
 
 
 class Runner(Protocol):
@@ -251,7 +268,8 @@ class ModelHandle:
         sample = self.example_inputs if self.example_inputs is not None else ["an example sentence"] * 2
         encoded = self.encode(sample[:2], seq_len=seq_len if self.input_spec.kind == "text" else None)
         names = list(encoded)
-        tensors = tuple(torch.tensor(encoded[n]) for n in names)
+        as_tensors = module_tensors(self.module, encoded)
+        tensors = tuple(as_tensors[n] for n in names)
         dynamic = {n: ({0: "batch", 1: "sequence"} if self.input_spec.kind == "text" else {0: "batch"}) for n in names}
         dynamic["output"] = {0: "batch"}
         module = _PositionalAdapter(self.module, names).eval()
@@ -343,14 +361,7 @@ class TorchRunner:
         self.cudagraphs = device == "cuda" and uses_cudagraphs(self.module)
 
     def prepare(self, items: Sequence[Any], seq_len: int | None) -> dict[str, torch.Tensor]:
-        encoded = self.handle.encode(items, seq_len)
-        # A model cast to fp16 / bf16 takes float inputs in its own precision.
-        dtype = next((p.dtype for p in self.module.parameters() if p.is_floating_point()), torch.float32)
-        out = {}
-        for key, value in encoded.items():
-            tensor = torch.tensor(value, device=self.device)
-            out[key] = tensor.to(dtype) if tensor.is_floating_point() else tensor
-        return out
+        return module_tensors(self.module, self.handle.encode(items, seq_len), self.device)
 
     def __call__(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.cudagraphs:
@@ -365,6 +376,9 @@ class TorchRunner:
 
     def to_numpy(self, outputs: torch.Tensor) -> np.ndarray:
         return outputs.detach().float().cpu().numpy()
+
+
+_ORT_FLOATS = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
 
 
 class OnnxRunner:
@@ -398,10 +412,15 @@ class OnnxRunner:
             providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
         self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
         self.input_names = [i.name for i in self.session.get_inputs()]
+        # Float inputs (pixels, features) in the precision the graph declares: an fp16 graph takes fp16.
+        self._float_types = {i.name: _ORT_FLOATS[i.type] for i in self.session.get_inputs() if i.type in _ORT_FLOATS}
 
     def prepare(self, items: Sequence[Any], seq_len: int | None) -> dict[str, np.ndarray]:
         encoded = self.handle.encode(items, seq_len)
-        return {name: encoded[name] for name in self.input_names if name in encoded}
+        return {name: (encoded[name].astype(self._float_types[name], copy=False)
+                       if name in self._float_types and np.issubdtype(encoded[name].dtype, np.floating)
+                       else encoded[name])
+                for name in self.input_names if name in encoded}
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         return self.session.run(None, inputs)[0]
