@@ -11,8 +11,9 @@ from frugalml.compress import (CONFIG_TYPES, CastPrecision, Distill, DropLayers,
 from frugalml.errors import InvalidArgumentError
 
 FULL = Recipe([PruneStructured(amount=0.25, target="ffn"), DropLayers(keep=3), Distill(epochs=1), LowRank(energy=0.95),
-               PruneMagnitude(amount=0.3, exclude=("pooler",)), CastPrecision(dtype="fp16"),
+               PruneMagnitude(amount=0.3, exclude=("pooler",)),
                QuantizeDynamic(backend="onnxruntime", keep_fp32="auto", exclude=("pooler",))])
+HALF = Recipe([PruneStructured(amount=0.25), CastPrecision(dtype="fp16"), PruneMagnitude(amount=0.3), ExportOnnx()])
 
 
 def test_round_trips() -> None:
@@ -55,13 +56,20 @@ def test_order_onnx_then_torch_is_refused() -> None:
     Recipe([QuantizeStatic(), ExportOnnx()])
 
 
-def test_order_bf16_then_onnx_is_refused() -> None:
+def test_order_after_a_cast_is_checked() -> None:
     # ONNX Runtime rejects a bf16 graph's Conv / MatMul at load: refused when the recipe is built.
-    for onnx_step in (ExportOnnx(), QuantizeDynamic(backend="onnxruntime"), QuantizeStatic()):
-        with pytest.raises(InvalidArgumentError, match=r"steps\[1\]\.technique=.*bf16 model of step 0.*Cast to fp16"):
-            Recipe([CastPrecision(dtype="bf16"), onnx_step])
-    Recipe([CastPrecision(dtype="fp16"), ExportOnnx()])
-    Recipe([CastPrecision(dtype="bf16"), QuantizeDynamic(backend="torch")])
+    with pytest.raises(InvalidArgumentError, match=r"steps\[1\]\.technique='export_onnx'.*bf16 model of step 0.*"
+                                                   "Cast to fp16"):
+        Recipe([CastPrecision(dtype="bf16"), ExportOnnx()])
+    # Techniques on float32 weights would fail on, or silently undo, a cast before them.
+    for later in (Distill(), LowRank(), QuantizeDynamic(backend="torch"), QuantizeDynamic(backend="onnxruntime"),
+                  QuantizeStatic()):
+        for dtype in ("bf16", "fp16"):
+            with pytest.raises(InvalidArgumentError, match=rf"steps\[2\]\.technique='{later.technique}': follows the "
+                                                           rf"cast to {dtype} of step 1.*Move the cast after"):
+                Recipe([PruneMagnitude(amount=0.3), CastPrecision(dtype=dtype), later])
+    Recipe([Distill(), LowRank(), CastPrecision(dtype="fp16"), ExportOnnx()])  # the order that works
+    assert Recipe.from_dict(HALF.to_dict()) == HALF
 
 
 def test_bad_yaml_and_top_level() -> None:

@@ -77,6 +77,15 @@ def _config_from_dict(raw: Any, index: int) -> TechniqueConfig:
         raise InvalidArgumentError(f"{where}.{exc.argument}", exc.value, exc.problem, exc.fix) from None
 
 
+# Techniques that work on float32 weights, with what they would do to a model cast to fp16 / bf16.
+_FLOAT32_ONLY = {
+    "distill": "it trains in float32 and returns a float32 model, undoing the cast",
+    "lowrank": "it factorizes in float32 and returns float32 layers, undoing the cast",
+    "quantize_dynamic": "it quantizes float32 weights",
+    "quantize_static": "it quantizes float32 weights (ONNX Runtime's calibrator takes float32 graphs)",
+}
+
+
 @dataclass(frozen=True)
 class Recipe:
     """An ordered, immutable list of technique configs."""
@@ -94,19 +103,27 @@ class Recipe:
 
     def _check_order(self) -> None:
         onnx_from = None
+        cast_at = None
         for i, step in enumerate(self.steps):
+            if cast_at is not None and step.technique in _FLOAT32_ONLY:
+                cast = self.steps[cast_at]
+                raise InvalidArgumentError(f"steps[{i}].technique", step.technique, f"follows the cast to "
+                                           f"{getattr(cast, 'dtype', '?')} of step {cast_at}, and "
+                                           f"{_FLOAT32_ONLY[step.technique]}",
+                                           f"Move the cast after {step.technique} (a cast is usually the last step "
+                                           "before compile or export_onnx).")
+            if step.technique == "cast" and cast_at is None:
+                cast_at = i
             if onnx_from is not None and step.needs_torch:
                 raise InvalidArgumentError(f"steps[{i}].technique", step.technique, f"needs a PyTorch model, but step "
                                            f"{onnx_from[0]} ({onnx_from[1]}) turned it into ONNX",
                                            "Move the ONNX-producing step to the end of the recipe.")
             if getattr(step, "produces_onnx", False) and onnx_from is None:
-                bf16 = next((j for j, s in enumerate(self.steps[:i])
-                             if s.technique == "cast" and getattr(s, "dtype", "") == "bf16"), None)
-                if bf16 is not None:
+                if cast_at is not None and getattr(self.steps[cast_at], "dtype", "") == "bf16":
                     # The export succeeds, but ONNX Runtime rejects bfloat16 inputs to Conv, MatMul, ...
                     raise InvalidArgumentError(f"steps[{i}].technique", step.technique, f"produces ONNX from the "
-                                               f"bf16 model of step {bf16} (cast), and ONNX Runtime has no bfloat16 "
-                                               "kernels for most operators",
+                                               f"bf16 model of step {cast_at} (cast), and ONNX Runtime has no "
+                                               "bfloat16 kernels for most operators",
                                                "Cast to fp16 instead, or keep the bf16 model in PyTorch (no ONNX step).")
                 onnx_from = (i, step.technique)
             if step.technique == "compile" and any(getattr(s, "backend", "") == "inductor"
