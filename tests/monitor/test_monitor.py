@@ -4,15 +4,18 @@ from stored profiles, and `frugal monitor`'s exit codes."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from frugalml.errors import DataError, InvalidArgumentError
-from frugalml.monitor import efficiency_trend, mmd_test, monitor, psi_categorical, psi_numeric
-from frugalml.monitor._drift import column_drift
+from frugalml.monitor import efficiency_trend, mmd_test, monitor, psi_categorical, psi_noise, psi_numeric
+from frugalml.monitor._drift import column_drift, holm, missing_drift
 
 
 def test_psi_reads_as_documented() -> None:
@@ -29,6 +32,84 @@ def test_psi_reads_as_documented() -> None:
     assert column_drift("f", a, b).level == "ok" and column_drift("f", a, b + 2.0).level == "alert"
     d = column_drift("c", cats, np.array(["x"] * 900 + ["y"] * 100))
     assert d.kind == "categorical" and d.test == "chi2" and d.level == "alert"
+
+
+def test_few_rows_from_the_reference_do_not_alert() -> None:
+    # 30 rows drawn from the reference's own distribution: PSI's no-drift value there is ~0.3, above
+    # the 0.25 band (with a 1e-4 share floor three draws in four alerted); the level must follow the test
+    rng = np.random.default_rng(3)
+    cats = np.array(list("abcdefgh"))
+    levels = [column_drift("x", rng.normal(size=500), rng.normal(size=30)).level for _ in range(100)]
+    levels += [column_drift("c", rng.choice(cats, 500), rng.choice(cats, 30)).level for _ in range(100)]
+    assert levels.count("alert") <= 6 and levels.count("warn") <= 12  # alpha = 0.01: ~2 false alerts
+    d = column_drift("x", rng.normal(size=500), rng.normal(size=30))
+    assert d.details["psi_noise"] == pytest.approx(psi_noise(10, 500, 30)) == pytest.approx(9 * (1 / 500 + 1 / 30))
+    # the same few rows, really moved, still alert: the test confirms it
+    assert column_drift("x", rng.normal(size=500), rng.normal(size=30) + 1.5).level == "alert"
+    # many rows: a tiny significant shift is not material (PSI < 0.1)
+    big = column_drift("x", rng.normal(size=50_000), rng.normal(size=50_000) + 0.05)
+    assert big.p_value < 0.01 and big.psi < 0.1 and big.level == "ok"
+
+
+def test_many_columns_share_one_false_alert_rate() -> None:
+    # 64 columns of 40 rows, none drifted: at alpha 0.01 each, some column alerted in about half the
+    # batches; Holm's adjustment keeps the chance of any alert in a batch at alpha
+    rng = np.random.default_rng(5)
+    ref = rng.normal(size=(1000, 64))
+    raw_batches = holm_batches = 0
+    for _ in range(20):
+        cur = rng.normal(size=(40, 64))
+        checks = [column_drift(f"x{j}", ref[:, j], cur[:, j]) for j in range(64)]
+        raw_batches += any(c.p_value < 0.01 for c in checks)
+        adjusted = holm(checks, 0.01)
+        holm_batches += any(c.level == "alert" for c in adjusted)
+        assert all(c.details["p_holm"] >= c.p_value for c in adjusted)
+    assert raw_batches >= 4 and holm_batches <= 2
+    moved = [column_drift("x0", ref[:, 0], rng.normal(size=40) + 2.0)] + checks[1:]
+    assert holm(moved, 0.01)[0].level == "alert"  # a real shift still stands out
+
+
+@given(st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=1, max_size=30))
+def test_holm_adjustment_properties(ps: list[float]) -> None:
+    from frugalml.monitor import FeatureDrift
+
+    checks = [FeatureDrift(f"x{i}", "numeric", 0.5, "ks", 0.0, p) for i, p in enumerate(ps)]
+    adjusted = [c.details["p_holm"] for c in holm(checks, 0.05)]
+    assert all(p <= a <= 1.0 for p, a in zip(ps, adjusted))  # never below the raw p, never above 1
+    for i, j in zip(*np.triu_indices(len(ps), 1)):  # the order of the raw p-values is kept
+        if ps[i] < ps[j]:
+            assert adjusted[i] <= adjusted[j]
+    assert min(adjusted) == pytest.approx(min(1.0, min(ps) * len(ps)))  # the smallest: Bonferroni
+
+
+def test_missing_values_are_a_check_of_their_own(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    ref = pd.DataFrame({"a": rng.normal(size=400), "b": rng.normal(size=400), "label": rng.integers(0, 2, 400)})
+    cur = pd.DataFrame({"a": rng.normal(size=400), "b": rng.normal(size=400)})  # unlabelled, like production
+    cur.loc[::3, "a"] = np.nan  # a third of 'a' goes missing; its present values are unchanged
+    ref.to_csv(tmp_path / "ref.csv", index=False)
+    cur.to_csv(tmp_path / "cur.csv", index=False)
+    r = monitor(tmp_path / "ref.csv", tmp_path / "cur.csv", label_column="label")
+    by = {f.feature: f for f in r.features}
+    assert set(by) == {"a (missing)", "a", "b"}  # 'b' has no missing value on either side: no such row
+    gone = by["a (missing)"]
+    assert gone.kind == "missing" and gone.level == "alert" and gone.details["reference_share"] == 0
+    assert gone.details["current_share"] == pytest.approx(134 / 400)
+    assert by["a"].level == "ok" and by["b"].level == "ok" and r.alerts == ["a (missing)"]
+    assert any("no 'label' column" in n for n in r.notes)
+    same = missing_drift("z", 40, 400, 41, 400)
+    assert same.level == "ok" and same.p_value > 0.5
+
+
+def test_a_column_missing_from_the_current_data_alerts(tmp_path: Path, digits_files) -> None:
+    ref, same, _ = digits_files
+    frame = pd.read_csv(same).drop(columns=["px30", "px31"]).assign(extra=1)
+    frame.to_csv(tmp_path / "cur.csv", index=False)
+    r = monitor(ref, tmp_path / "cur.csv", label_column="label")
+    assert r.missing_columns == ["px30", "px31"]
+    assert r.alerts == ["px30 (column missing)", "px31 (column missing)"]
+    assert any("extra" in n for n in r.notes) and r.to_dict()["missing_columns"] == ["px30", "px31"]
+    assert monitor(ref, tmp_path / "cur.csv", label_column="label", columns=["px0"]).alerts == []  # chose
 
 
 def test_mmd_separates_shifted_embeddings() -> None:
@@ -103,3 +184,8 @@ def test_cli_monitor_exit_codes(cli, digits_files) -> None:
     assert code == 1 and json.loads(out)["alerts"]
     code, _, err = cli(["monitor", "--reference", str(ref), "--current", "/no/such.csv"])
     assert code == 2 and "no such file" in err
+    unlabelled = Path(same).with_name("unlabelled.csv")
+    pd.read_csv(same).drop(columns=["label", "px5"]).to_csv(unlabelled, index=False)
+    code, out, _ = cli(["monitor", "--reference", str(ref), "--current", str(unlabelled), "--label-column", "label"])
+    assert code == 1 and re.search(r"columns missing from \S*unlabelled\.csv: px5", " ".join(out.split()))
+    assert "labels not compared" in out

@@ -99,18 +99,21 @@ def monitor_command(
     else:
         table = Table(title=f"Drift of {report.current} ({report.rows[1]:,} rows) against {report.reference} "
                       f"({report.rows[0]:,} rows)", title_justify="left")
-        for col in ("feature", "kind", "PSI", "test", "statistic", "p-value", "level"):
-            table.add_column(col, justify="right" if col in ("PSI", "statistic", "p-value") else "left")
+        # the p-value each level used: the column checks' Holm-adjusted together (the raw one is in --json)
+        for col in ("feature", "kind", "PSI", "test", "statistic", "p (Holm)", "level"):
+            table.add_column(col, justify="right" if col in ("PSI", "statistic", "p (Holm)") else "left")
         rows = sorted(report.features, key=lambda f: {"alert": 0, "warn": 1, "ok": 2}[f.level])
         if report.predictions is not None:
             rows.insert(0, report.predictions)
         style = {"alert": "bold red", "warn": "yellow", "ok": "green"}
         for f in rows[:40]:
             table.add_row(f.feature, f.kind, "" if f.psi is None else f"{f.psi:.3f}", f.test, f"{f.statistic:.4g}",
-                          f"{f.p_value:.3g}", f"[{style[f.level]}]{f.level}[/]")
+                          f"{f.details.get('p_holm', f.p_value):.3g}", f"[{style[f.level]}]{f.level}[/]")
         console.print(table)
         if len(rows) > 40:
             console.print(f"... {len(rows) - 40} more (--json for all)")
+        if report.missing_columns:
+            console.print(f"[bold red]columns missing from {report.current}[/]: {', '.join(report.missing_columns)}")
         if report.efficiency is not None:
             e = report.efficiency
             console.print(e.get("note") or f"efficiency: {len(e['runs'])} profile runs; " + (

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from frugalml.errors import DataError, InvalidArgumentError
-from frugalml.monitor._drift import FeatureDrift, column_drift, embedding_drift
+from frugalml.monitor._drift import PSI_WARN, FeatureDrift, column_drift, embedding_drift, holm, missing_drift
 
 __all__ = ["DriftWindow", "MonitorReport", "efficiency_trend", "monitor"]
 
@@ -22,20 +22,24 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class MonitorReport:
-    """Drift per column (``features``), of the model's outputs (``predictions``), and the efficiency
-    trend from the store (``efficiency``); ``alerts`` names what crossed its threshold."""
+    """Drift per column (``features``, with a ``COLUMN (missing)`` entry where either side has missing
+    values), the reference's columns the current data lacks (``missing_columns``), of the model's outputs
+    (``predictions``), and the efficiency trend from the store (``efficiency``); ``alerts`` names what
+    crossed its threshold."""
 
     reference: str
     current: str
     rows: tuple[int, int]
     features: list[FeatureDrift] = field(default_factory=list)
+    missing_columns: list[str] = field(default_factory=list)
     predictions: FeatureDrift | None = None
     efficiency: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
     def alerts(self) -> list[str]:
-        out = [f.feature for f in self.features if f.level == "alert"]
+        out = [f"{c} (column missing)" for c in self.missing_columns]
+        out += [f.feature for f in self.features if f.level == "alert"]
         if self.predictions is not None and self.predictions.level == "alert":
             out.append(self.predictions.feature)
         if self.efficiency and self.efficiency.get("regressions"):
@@ -44,7 +48,7 @@ class MonitorReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"reference": self.reference, "current": self.current, "rows": list(self.rows),
-                "features": [f.to_dict() for f in self.features],
+                "features": [f.to_dict() for f in self.features], "missing_columns": self.missing_columns,
                 "predictions": self.predictions.to_dict() if self.predictions else None,
                 "efficiency": self.efficiency, "alerts": self.alerts, "notes": self.notes}
 
@@ -77,33 +81,54 @@ def monitor(reference: str | Any, current: str | Any, *, model: str | Any = None
             store: str | None = None, efficiency_tolerance: float = 0.1, seed: int = 0) -> MonitorReport:
     """Compare ``current`` with ``reference`` (each ``zoo:NAME``, a file, or a Dataset).
 
-    Every shared column is checked (``columns`` to choose; a text column by its length); the model's
-    inputs are the text column or the numeric columns other than ``label_column``; with a ``model`` (spec or ModelHandle) the drift of its
-    predictions on both sets and its efficiency trend in the store (see :func:`efficiency_trend`).
+    Every shared column is checked (``columns`` to choose; a text column by its length), and its share
+    of missing values where either side has some; without ``columns``, a reference column the current
+    data lacks is an alert (the label column excepted: production data is often unlabelled). The
+    model's inputs are the text column or the numeric columns other than ``label_column``; with a
+    ``model`` (spec or ModelHandle) the drift of its predictions on both sets and its efficiency trend in
+    the store (see :func:`efficiency_trend`).
     """
     from frugalml.datasets import Dataset, load_dataset
 
     if not 0 < alpha < 1:
         raise InvalidArgumentError("alpha", alpha, "must be between 0 and 1", "Use e.g. 0.01.")
-    def load(spec: Any, argument: str) -> Any:
-        return spec if isinstance(spec, Dataset) else load_dataset(spec, text_column=text_column,
-                                                                   label_column=label_column, argument=argument)
 
-    ref, cur = load(reference, "reference"), load(current, "current")
+    def load(spec: Any, argument: str, label: str | None) -> Any:
+        return spec if isinstance(spec, Dataset) else load_dataset(spec, text_column=text_column,
+                                                                   label_column=label, argument=argument)
+
+    ref = load(reference, "reference", label_column)
+    notes: list[str] = []
+    try:
+        cur = load(current, "current", label_column)
+    except DataError as e:
+        if label_column is None or e.argument != "label_column":
+            raise
+        cur = load(current, "current", None)  # unlabelled production data: compare the rest
+        notes.append(f"{cur.name} has no {label_column!r} column: labels not compared")
+    internal = {"_row", "split", ref.label_column}
     shared = [c for c in ref.frame.columns if c in cur.frame.columns and c != "_row"]
+    report = MonitorReport(str(ref.name), str(cur.name), (len(ref), len(cur)), notes=notes)
     if columns:
         missing = [c for c in columns if c not in shared]
         if missing:
             raise DataError("columns", missing, "are not in both datasets", f"Shared columns: {', '.join(map(str, shared))}.")
         shared = list(columns)
+    else:
+        report.missing_columns = [str(c) for c in ref.frame.columns if c not in cur.frame.columns and c not in internal]
+        extra = [str(c) for c in cur.frame.columns if c not in ref.frame.columns and c != "_row"]
+        if extra:
+            report.notes.append(f"{cur.name} has columns the reference lacks, not compared: {', '.join(extra)}")
     if not shared:
         raise DataError("current", str(current), "shares no column with the reference",
                         f"Reference columns: {', '.join(map(str, ref.frame.columns))}.")
-    report = MonitorReport(str(ref.name), str(cur.name), (len(ref), len(cur)))
     for column in shared:
         r, c = ref.frame[column].dropna(), cur.frame[column].dropna()
+        if len(r) < len(ref) or len(c) < len(cur):
+            report.features.append(missing_drift(str(column), len(ref) - len(r), len(ref), len(cur) - len(c), len(cur),
+                                                 alpha=alpha))
         if len(r) == 0 or len(c) == 0:
-            report.notes.append(f"{column}: no values on one side; not compared")
+            report.notes.append(f"{column}: no values on one side; only its missing share compared")
             continue
         if column == ref.text_column:
             d = column_drift(f"{column} (length)", r.astype(str).str.len().to_numpy(),
@@ -111,6 +136,7 @@ def monitor(reference: str | Any, current: str | Any, *, model: str | Any = None
         else:
             d = column_drift(str(column), r.to_numpy(), c.to_numpy(), alpha=alpha)
         report.features.append(d)
+    report.features = holm(report.features, alpha)
     if model is not None:
         from frugalml.models import ModelHandle, load_model
 
@@ -119,6 +145,13 @@ def monitor(reference: str | Any, current: str | Any, *, model: str | Any = None
         b = _outputs(handle, cur, max_model_rows, seed)
         report.predictions = output_drift(handle.task, a, b, alpha=alpha, seed=seed)
         report.efficiency = efficiency_trend(str(handle.name), store=store, tolerance=efficiency_tolerance)
+    noisy = [f for f in report.features if f.details.get("psi_noise", 0.0) >= PSI_WARN]
+    if noisy:
+        worst = max(f.details["psi_noise"] for f in noisy)
+        report.notes.append(
+            f"{len(noisy)} check(s) rest on few rows: with no drift at all their PSI would be about {worst:.2f} "
+            "from sampling alone, so PSI cannot tell there and they alert only where the test confirms a shift; "
+            "compare more rows for a firmer reading")
     return report
 
 
@@ -187,8 +220,8 @@ class DriftWindow:
             results = []
             if self.reference_features is not None and self.features:
                 cur = np.stack(self.features)
-                for j in range(cur.shape[1]):
-                    results.append(column_drift(f"x{j}", self.reference_features[:, j], cur[:, j], alpha=self.alpha))
+                results = holm([column_drift(f"x{j}", self.reference_features[:, j], cur[:, j], alpha=self.alpha)
+                                for j in range(cur.shape[1])], self.alpha)
             results.append(output_drift(self.task, self.reference_outputs, np.stack(self.outputs), alpha=self.alpha))
             self.latest = results
             self.publish(results)
