@@ -64,6 +64,16 @@ def test_clean_export_never_touches_the_input(digits, tmp_path: Path) -> None:
         write_clean(r, tmp_path / "clean.csv")
 
 
+def test_empty_texts_are_missing_not_duplicates(tmp_path: Path) -> None:
+    rows = [{"text": "the quick brown fox jumps over the lazy dog"}, {"text": ""}, {"text": "   "},
+            {"text": None}, {"text": "a different sentence about rain in spain"}, {"text": ""}]
+    path = tmp_path / "blank.jsonl"
+    pd.DataFrame(rows).to_json(path, orient="records", lines=True)
+    r = audit(path, find_label_issues=False, chunk_rows=2)  # blanks spread over chunks
+    assert r.exact_duplicates == [] and r.near_duplicates == []  # four blank rows repeat nothing
+    assert r.missing == {"text": 4}  # None, and the three empty or whitespace-only texts
+
+
 def test_folder_of_text_files(tmp_path: Path) -> None:
     for label, texts in (("pos", ["a fine day", "a fine day", "great weather today"]), ("neg", ["awful rain"])):
         (tmp_path / label).mkdir()

@@ -174,6 +174,7 @@ def audit(data: str | Path, *, text_column: str | None = None, label_column: str
     class_counts: Counter = Counter()
     group_counts: Counter = Counter()
     missing: Counter = Counter()
+    blank: set[int] = set()  # rows whose text is missing or empty: left out of duplicate search
     feature_columns: list[str] | None = None
     from datasketch import MinHash
     from datasketch.lsh import _optimal_param
@@ -199,7 +200,14 @@ def audit(data: str | Path, *, text_column: str | None = None, label_column: str
         if text_column:
             _check_column_types(chunk, text_column, "text_column")
             texts = [_normalise(str(t)) if isinstance(t, str) else "" for t in chunk[text_column]]
-            keys = [t.encode() for t in texts]
+            # an empty text is missing, not a duplicate of every other empty one (it was: 'row 123
+            # repeats row 122' for two blank rows)
+            empty = [i for i, t in enumerate(texts) if not t]
+            blank.update(int(rows[i]) for i in empty)
+            empty_strings = sum(1 for i in empty if isinstance(chunk[text_column].iloc[i], str))
+            if empty_strings:
+                missing[text_column] += empty_strings
+            keys = [t.encode() if t else None for t in texts]
             # MinHash in slices: a chunk's shingles at once would be millions of small bytes objects
             sig = np.concatenate([np.array([m.hashvalues for m in MinHash.bulk(
                 [_shingles(t) for t in texts[i:i + 2000]], num_perm=num_perm, seed=seed)], dtype=np.uint64)
@@ -219,6 +227,8 @@ def audit(data: str | Path, *, text_column: str | None = None, label_column: str
             vectors.append(matrix)
             keys = [row.tobytes() for row in np.round(matrix, 6)]
         for row, key in zip(rows, keys):
+            if key is None:
+                continue
             h = _hash64(key)
             earlier = first_seen.setdefault(h, int(row))
             if earlier != row:
@@ -234,7 +244,7 @@ def audit(data: str | Path, *, text_column: str | None = None, label_column: str
         sig_all, bands_all = np.concatenate(signatures), np.concatenate(bands)
         signatures.clear()
         bands.clear()
-        report.near_duplicates = _near_text(sig_all, bands_all, near_threshold, exact)
+        report.near_duplicates = _near_text(sig_all, bands_all, near_threshold, exact, blank)
         del sig_all, bands_all
     else:
         report.near_duplicates = _near_vectors(np.concatenate(vectors), cosine_threshold, exact)
@@ -283,10 +293,12 @@ def _band_hash(block: np.ndarray) -> np.ndarray:
     return h
 
 
-def _near_text(sig: np.ndarray, bands: np.ndarray, threshold: float, exact: set[int]) -> list[tuple[int, int, float]]:
+def _near_text(sig: np.ndarray, bands: np.ndarray, threshold: float, exact: set[int],
+               blank: set[int]) -> list[tuple[int, int, float]]:
     """Pairs (later row, earlier row, estimated Jaccard) whose band hashes collide in any band and whose
     signatures agree on at least ``threshold`` of their permutations; each later row once, with its
-    most similar earlier row."""
+    most similar earlier row. Rows in ``exact`` (already exact duplicates) are not reported again, rows
+    in ``blank`` (no text) on neither side."""
     best: dict[int, tuple[int, float]] = {}
     n = sig.shape[0]
     for j in range(bands.shape[1]):
@@ -308,7 +320,7 @@ def _near_text(sig: np.ndarray, bands: np.ndarray, threshold: float, exact: set[
                 k = np.argmax(sims, axis=1)
                 pairs = [(int(members[i]), int(members[k[i]]), float(sims[i, k[i]])) for i in range(1, len(members))]
             for later, earlier, sim in pairs:
-                if later in exact:
+                if later in exact or later in blank or earlier in blank:
                     continue
                 if sim >= threshold and sim > best.get(later, (0, -1.0))[1]:
                     best[later] = (earlier, sim)
