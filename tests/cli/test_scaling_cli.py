@@ -45,3 +45,12 @@ def test_usage_errors(cli, tmp_path: Path) -> None:
                          (["scaling", "fit", str(tmp_path / "none.csv")], "is not a file")):
         code, _, err = cli(argv)
         assert code == 2 and needle in err and "Traceback" not in err, argv
+
+
+def test_fit_names_a_text_cell_and_warns_on_a_flat_law(cli, tmp_path: Path) -> None:
+    (tmp_path / "text.csv").write_text("params,tokens,loss\n1e6,1e9,3.0\n1e7,1e9,2.5\n1e8,1e9,abc\n1e9,1e9,2.0\n")
+    code, _, err = cli(["scaling", "fit", str(tmp_path / "text.csv"), "--single", "params"])
+    assert code == 2 and "row 2 = 'abc'" in err and "Traceback" not in err
+    (tmp_path / "flat.csv").write_text("params,loss\n" + "".join(f"{n},3.0\n" for n in (1e6, 3e6, 1e7, 3e7, 1e8)))
+    code, out, err = cli(["scaling", "fit", str(tmp_path / "flat.csv"), "--single", "params", "--bootstrap", "0"])
+    assert code == 0 and "alpha" in out and "exponent is near 0" in err

@@ -68,6 +68,24 @@ def test_bad_points_are_named(kwargs: dict, match: str) -> None:
 def test_power_law_needs_more_points_than_constants() -> None:
     with pytest.raises(DataError, match="too few.*3 constants"):
         fit_power_law([1e6, 1e7, 1e8], [3.0, 2.5, 2.2], n_boot=0)
+    # four runs, but of two sizes: the curve is not pinned down (it 'fitted', R^2 ~ 0)
+    with pytest.raises(DataError, match=r"^params='2 distinct value\(s\)'.*3 or more different params"):
+        fit_power_law([1e6, 1e6, 1e7, 1e7], [3.0, 3.1, 2.5, 2.4], resource="params", n_boot=0)
+
+
+def test_power_law_flat_loss_is_flagged() -> None:
+    flat = fit_power_law([1e6, 3e6, 1e7, 3e7, 1e8], [3.0] * 5, resource="params", n_boot=0)
+    assert flat.law.alpha < 0.02 and "exponent is near 0" in flat.warnings[0]
+    scaling = fit_power_law([1e6, 3e6, 1e7, 3e7, 1e8], [2 + 50 / n**0.3 for n in (1e6, 3e6, 1e7, 3e7, 1e8)],
+                            n_boot=0)
+    assert scaling.warnings == [] and scaling.law.alpha == pytest.approx(0.3, rel=0.01)
+
+
+def test_text_in_a_number_column_is_named() -> None:
+    with pytest.raises(DataError, match=r"^loss=\"row 2 = 'diverged'\": is not a number"):
+        points_from_arrays([1e6, 1e7, 1e8, 1e9], [1e9] * 4, [3.0, 2.5, "diverged", 2.0])
+    with pytest.raises(DataError, match=r"^params='row 0': is not a finite number.*those runs\.$"):
+        points_from_arrays([None, 1e7], [1e9, 1e9], [3.0, 2.5])  # a missing size
 
 
 @settings(max_examples=200, deadline=None)

@@ -54,16 +54,31 @@ class Points:
         return Points(self.n_params[mask], self.n_tokens[mask], self.loss[mask], self.flops[mask], self.source)
 
 
+def _floats(values: Sequence[Any], name: str) -> np.ndarray:
+    """``values`` as float64, or one DataError naming the first row that is not a number (a stray 'abc'
+    in a CSV made the whole column text, and float() failed with an internal error)."""
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        for i, v in enumerate(list(values)):
+            try:
+                float(v)
+            except (TypeError, ValueError):
+                raise DataError(name, f"row {i} = {v!r}", "is not a number",
+                                "Give plain numbers (1e9 or 1000000000); fix or drop that run.") from None
+        raise
+
+
 def points_from_arrays(n_params: Sequence[float] | None, n_tokens: Sequence[float] | None, loss: Sequence[float],
                        flops: Sequence[float] | None = None, *, source: str = "points") -> Points:
     """Validate and build :class:`Points`; every bad row is named, never silently dropped."""
-    loss_arr = np.asarray(loss, dtype=float)
+    loss_arr = _floats(loss, "loss")
     n = len(loss_arr)
 
     def column(values: Sequence[float] | None, name: str) -> np.ndarray:
         if values is None:
             return np.full(n, np.nan)
-        arr = np.asarray(values, dtype=float)
+        arr = _floats(values, name)
         if arr.shape != (n,):
             raise DataError(name, f"{arr.size} values", f"has a different length from loss ({n})",
                             "Give one value per run.")
@@ -77,8 +92,8 @@ def points_from_arrays(n_params: Sequence[float] | None, n_tokens: Sequence[floa
         bad_nan = np.flatnonzero(~np.isfinite(arr)) if required else np.array([], int)
         if bad_nan.size:
             raise DataError(name, f"row {int(bad_nan[0])}", f"is not a finite number ({bad_nan.size} row(s): "
-                            f"{', '.join(map(str, bad_nan[:5].tolist()))})", "Drop or fix those runs; a NaN loss "
-                            "usually means the run diverged.")
+                            f"{', '.join(map(str, bad_nan[:5].tolist()))})", "Drop or fix those runs" +
+                            ("; a NaN loss usually means the run diverged." if name == "loss" else "."))
         finite = arr[np.isfinite(arr)]
         if finite.size and (finite <= 0).any():
             row = int(np.flatnonzero(np.isfinite(arr) & (arr <= 0))[0])
@@ -255,6 +270,10 @@ def fit_power_law(x: Sequence[float], loss: Sequence[float], *, resource: str = 
     points = points_from_arrays(x, None, loss, source=resource)
     xs = points.n_params
     _check_count(len(points), 3, "power law A x^-alpha + B")
+    if np.unique(xs).size < 3:  # three constants: repeats of one or two sizes cannot pin the curve down
+        raise DataError(resource, f"{np.unique(xs).size} distinct value(s)", "are too few to fit A x^-alpha + B",
+                        f"Give runs at 3 or more different {resource} values (more, spread over the range, for "
+                        "useful CIs).")
     features = -np.log(xs)[None, :]
     log_loss = np.log(points.loss)
     starts = [np.array([a, alpha, b]) for a, alpha, b in product(np.arange(0, 26, 5.0), np.arange(0, 2.01, 0.5),
@@ -267,7 +286,11 @@ def fit_power_law(x: Sequence[float], loss: Sequence[float], *, resource: str = 
         ci = {"A": _ci(np.exp(boots[:, 0]), confidence), "alpha": _ci(boots[:, 1], confidence),
               "B": _ci(np.exp(boots[:, 2]), confidence)}
     law = PowerLaw(**law_values, resource=resource, fitted_range=FittedRange(x=_span(xs)), ci=ci)
-    return Fit(law, _goodness(law.predict(xs), points.loss), len(points), len(boots))
+    warnings = []
+    if law.alpha < 0.02:
+        warnings.append(f"the exponent is near 0 (alpha={law.alpha:.3g}): loss barely changes with {resource} over "
+                        "the fitted range, so the law says nothing about scaling it")
+    return Fit(law, _goodness(law.predict(xs), points.loss), len(points), len(boots), warnings)
 
 
 def fit_two_resource(points: Points, *, n_boot: int = 100, confidence: float = 0.95, seed: int = 0,
@@ -279,11 +302,13 @@ def fit_two_resource(points: Points, *, n_boot: int = 100, confidence: float = 0
     """
     if np.isnan(points.n_params).any() or np.isnan(points.n_tokens).any():
         raise DataError("data", points.source, "needs params and tokens (or samples) for every run",
-                        "Add both columns, or fit one resource with fit_power_law.")
+                        "Add both columns, or fit one resource (frugal scaling fit --single params; "
+                        "fit_power_law in Python).")
     _check_count(len(points), 5, "two-resource law E + A/N^alpha + B/D^beta")
     if np.unique(points.n_params).size < 2 or np.unique(points.n_tokens).size < 2:
         raise DataError("data", points.source, "varies only one of params and tokens",
-                        "Vary both model size and data size, or fit one resource with fit_power_law.")
+                        "Vary both model size and data size, or fit one resource (frugal scaling fit "
+                        "--single params; fit_power_law in Python).")
     features = np.vstack([-np.log(points.n_params), -np.log(points.n_tokens)])
     log_loss = np.log(points.loss)
     if grid == "hoffmann":
