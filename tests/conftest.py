@@ -145,3 +145,26 @@ def searched(tmp_path_factory: pytest.TempPathFactory) -> dict:
     failed.fail(RuntimeError("the model file is truncated"))
     return {"url": url, "out": root / "out", "first": first.run_id, "second": second.run_id,
             "profile": prof.run_id, "failed": failed.id}
+
+
+@pytest.fixture(scope="session")
+def text_classifier(tmp_path_factory: pytest.TempPathFactory, minilm) -> dict:
+    """A tiny random-weight BERT classifier whose config names its classes ('neg', 'pos'), saved as a
+    Hugging Face directory, and a CSV whose text and label columns are not called 'text' / 'label':
+    what a user's own fine-tuned model and data look like. Returns ``{"dir", "csv"}``."""
+    import pandas as pd
+    import transformers
+
+    root = tmp_path_factory.mktemp("text-classifier")
+    config = transformers.BertConfig(vocab_size=minilm.tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                                     num_attention_heads=2, intermediate_size=64, max_position_embeddings=128,
+                                     num_labels=2, id2label={0: "neg", 1: "pos"}, label2id={"neg": 0, "pos": 1})
+    torch.manual_seed(0)
+    model = transformers.BertForSequenceClassification(config).eval()
+    model.save_pretrained(str(root / "model"), safe_serialization=True)
+    minilm.tokenizer.save_pretrained(str(root / "model"))
+    words = ["good", "bad", "fine", "awful", "great", "poor"]
+    rows = [{"sentence": f"a {words[i % 6]} day number {i}", "sentiment": "pos" if i % 2 == 0 else "neg",
+             "region": "north" if i % 5 else "south"} for i in range(60)]
+    pd.DataFrame(rows).to_csv(root / "reviews.csv", index=False)
+    return {"dir": root / "model", "csv": root / "reviews.csv"}

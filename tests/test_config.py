@@ -88,3 +88,22 @@ def test_any_input_validates_or_fails_with_one_clear_error(raw: dict) -> None:
         config_from_dict(raw)
     except InvalidArgumentError as exc:
         assert exc.argument and exc.fix  # never a pydantic traceback, always a named field and a fix
+
+
+def test_data_roles_load_with_the_configured_columns(tmp_path: Path) -> None:
+    from frugalml.config import DataSpec
+    from frugalml.errors import DataError
+
+    (tmp_path / "eval.csv").write_text("sentence,sentiment,region\nso good,pos,north\nso bad,neg,south\n")
+    (tmp_path / "unlabelled.csv").write_text("sentence\nmore text\nand more\n")
+    spec = DataSpec(eval=str(tmp_path / "eval.csv"), train=str(tmp_path / "unlabelled.csv"), text_column="sentence",
+                    label_column="sentiment", group_column="region")
+    ev = spec.load("eval")
+    assert (ev.text_column, ev.label_column, ev.group_column) == ("sentence", "sentiment", "region")
+    train = spec.load("train")  # distillation needs no labels: a file without the label column is fine
+    assert train.name == str(tmp_path / "unlabelled.csv") and train.texts() == ["more text", "and more"]
+    assert train.label_column is None
+    assert spec.load("calibration").name == train.name  # calibration falls back to the training data
+    assert DataSpec().load("eval") is None and DataSpec().source("train", "zoo:digits") == "zoo:digits"
+    with pytest.raises(DataError, match=r"^text_column='sentence': no such column"):
+        DataSpec(eval="zoo:digits", text_column="sentence").load("eval")

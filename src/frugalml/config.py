@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from frugalml._validate import nearest
-from frugalml.errors import InvalidArgumentError
+from frugalml.errors import DataError, InvalidArgumentError
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -63,6 +63,38 @@ class DataSpec(_Strict):
     label_column: str | None = None
     group_column: str | None = None
     eval_items: int = Field(default=512, ge=20, le=1_000_000)  # a seeded sample of the eval split
+
+    def source(self, role: Literal["eval", "train", "calibration"], default: str | None = None) -> str | None:
+        """Which dataset ``role`` reads: its own key, else what it falls back to (calibration: the
+        training data; train: eval; eval: ``default``, the model's own data)."""
+        chain = {"eval": (self.eval,), "train": (self.train, self.eval),
+                 "calibration": (self.calibration, self.train, self.eval)}[role]
+        return next((spec for spec in chain if spec is not None), default)
+
+    def load(self, role: Literal["eval", "train", "calibration"], default: str | None = None) -> Any:
+        """The :class:`~frugalml.datasets.Dataset` for ``role``, with this spec's column roles, or None
+        when neither the configuration nor ``default`` names one.
+
+        Every role reads ``text_column``; the evaluation data also ``label_column`` and
+        ``group_column``. Training and calibration data take ``label_column`` where they have that
+        column (distillation uses labels when there are any, and needs none).
+        """
+        from frugalml.datasets import load_dataset
+
+        spec = self.source(role, default)
+        if spec is None:
+            return None
+        argument = f"data.{role}"
+        if role == "eval":
+            return load_dataset(spec, text_column=self.text_column, label_column=self.label_column,
+                                group_column=self.group_column, argument=argument)
+        try:
+            return load_dataset(spec, text_column=self.text_column, label_column=self.label_column,
+                                argument=argument)
+        except DataError as exc:
+            if self.label_column is None or exc.argument != "label_column":
+                raise
+        return load_dataset(spec, text_column=self.text_column, argument=argument)
 
 
 class LatencyBudget(_Strict):

@@ -81,3 +81,22 @@ def test_probabilities_and_calibration_error() -> None:
     # Always 90% confident and right 90% of the time: perfectly calibrated.
     assert _ece(np.full(10, 0.9), np.array([1] * 9 + [0], dtype=float)) == pytest.approx(0.0)
     assert _ece(np.full(10, 0.9), np.zeros(10)) == pytest.approx(0.9)
+
+
+def test_text_labels_are_scored_through_the_models_class_names(text_classifier, sqlite_url) -> None:
+    handle = frugalml.load_model(text_classifier["dir"])
+    csv = str(text_classifier["csv"])
+    ev = evaluate(handle, csv, reference=handle, text_column="sentence", label_column="sentiment",
+                  group_column="region", n_boot=20, store=sqlite_url)
+    data = frugalml.load_dataset(csv, text_column="sentence")
+    truth = np.where(data.frame["sentiment"] == "pos", 1, 0)  # id2label: 0 neg, 1 pos
+    pred = handle.predict(data.texts(), seq_len=64).argmax(1)
+    assert ev.n_items == 60 and ev.overall["accuracy"].value == pytest.approx(np.mean(pred == truth))
+    assert set(ev.by_group) == {"north", "south"} and ev.group_sizes == {"north": 48, "south": 12}
+    doc = ev.to_dict()
+    assert doc["model"] == str(text_classifier["dir"]) and doc["data"] == csv and doc["run_id"] == ev.run_id
+    run = frugalml.open_store(sqlite_url).get_run(ev.run_id)
+    assert run.kind == "evaluate" and run.status == "succeeded"
+    assert {m.name for m in run.measurements} >= {"accuracy", "drop:accuracy", "worst_group_drop"}
+    with pytest.raises(InvalidArgumentError, match="seed"):
+        evaluate(handle, csv, text_column="sentence", label_column="sentiment", seed=-1)

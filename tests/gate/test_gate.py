@@ -123,3 +123,34 @@ def test_gate_races_a_baseline_model_head_to_head(pruned_fair: Path, sqlite_url:
     assert len(open_store(sqlite_url).list_runs(kind="gate")) == before
     md = verdict.to_markdown()
     assert "measured (range over the rounds)" in md and "slower by more than 50% in every round" in md
+
+
+def test_a_users_own_classifier_and_csv_through_compress_gate_and_serve(text_classifier, sqlite_url: str) -> None:
+    """A fine-tuned text classifier with named classes and a CSV whose columns are 'sentence' and
+    'sentiment' (text labels): the column roles of frugal.yaml reach every step (profiling, calibration,
+    distillation with hard labels), and the class names travel into the artifact and the server."""
+    import json
+
+    from frugalml import load_dataset, load_model
+    from frugalml.compress import Distill, QuantizeDynamic
+    from frugalml.serve._model import ServedModel
+
+    csv = str(text_classifier["csv"])
+    out = text_classifier["dir"].parent / "int8"
+    data = load_dataset(csv, text_column="sentence", label_column="sentiment")
+    result = compress_to_dir(text_classifier["dir"], [Distill(epochs=1, alpha=0.5), QuantizeDynamic()], out,
+                             data=data, store=sqlite_url)
+    assert "accuracy" in result.metrics  # the text labels were mapped, so accuracy could be measured
+    assert json.loads((out / "manifest.json").read_text())["class_names"] == ["neg", "pos"]
+    assert load_model(out).class_names == ["neg", "pos"]
+    cfg = config_from_dict({"model": str(text_classifier["dir"]), "context": "edge-cpu",
+                            "data": {"eval": csv, "text_column": "sentence", "label_column": "sentiment",
+                                     "group_column": "region"},
+                            "budgets": {"quality_drop": 0.5, "worst_group_drop": 0.5},
+                            "search": {"latency_max_s": 0.2}})
+    verdict = gate(out, cfg, store=sqlite_url)
+    assert verdict.measured.evaluation.group_sizes == {"north": 48, "south": 12}
+    assert set(verdict.measured.latency_p95_ms) == {1, 32}
+    served = ServedModel(str(out))
+    answer = served.answer(served.run(["a good day"])[0])
+    assert answer["label"] in ("neg", "pos") and answer["label"] == ["neg", "pos"][answer["index"]]

@@ -218,3 +218,24 @@ def test_weights_digest_names_the_weights(tmp_path: Path) -> None:
     # A model read from files is named by its files.
     onnx = load_model("zoo:digits-mlp").export_onnx(tmp_path / "m.onnx")
     assert weights_digest(load_model(onnx)) == weights_digest(load_model(onnx))
+
+
+def test_a_classifier_names_its_classes_and_maps_text_labels(text_classifier) -> None:
+    from frugalml.errors import DataError
+    from frugalml.models._text import class_names_from_config
+
+    handle = load_model(text_classifier["dir"])
+    assert handle.task == "classification" and handle.class_names == ["neg", "pos"]
+    np.testing.assert_array_equal(handle.label_indices(np.array(["pos", "neg", "pos"], dtype=object)), [1, 0, 1])
+    np.testing.assert_array_equal(handle.label_indices(np.array([1, 0])), [1, 0])  # indices already
+    np.testing.assert_array_equal(handle.label_indices(np.array([1.0, 0.0])), [1, 0])  # a CSV's float column
+    with pytest.raises(DataError, match=r"^label_column='sentiment': holds labels .* does not know: 'meh'.*"
+                                        r"classes are neg, pos"):
+        handle.label_indices(np.array(["pos", "meh"], dtype=object), column="sentiment")
+    # transformers' placeholders name nothing: text labels are then an error, indices still work
+    assert class_names_from_config({"id2label": {"0": "LABEL_0", "1": "LABEL_1"}}) is None
+    assert class_names_from_config({"id2label": {"1": "b", "0": "a"}}) == ["a", "b"]
+    digits = load_model("zoo:digits-mlp")
+    assert digits.class_names is None
+    with pytest.raises(DataError, match=r"holds labels such as 'seven' and zoo:digits-mlp does not name its classes"):
+        digits.label_indices(np.array(["seven"], dtype=object))

@@ -91,6 +91,12 @@ def test_text_lora_and_full_on_a_small_task(text_csv: Path, tmp_path: Path) -> N
     predicted = handle.predict(test.text.tolist()).argmax(axis=1)
     truth = np.searchsorted(lora.classes, test.source.to_numpy())
     assert abs(float((predicted == truth).mean()) - lora.test_accuracy) < 1e-9  # merged == trained
+    # The class names travel with it: its own text labels evaluate as they trained
+    assert handle.class_names == lora.classes
+    from frugalml.evaluate import evaluate
+
+    ev = evaluate(handle, str(text_csv), label_column="source", seq_len=48, n_boot=10)
+    assert ev.n_items == len(test) and ev.overall["accuracy"].value == pytest.approx(lora.test_accuracy)
     full = train(method="full", epochs=1, data=str(text_csv), label_column="source", max_seq_len=48, record=False)
     assert full.trainable_fraction == 1.0 and full.params_trainable > 100 * lora.params_trainable
 

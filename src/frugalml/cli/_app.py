@@ -10,15 +10,16 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from frugalml._version import __version__
-from frugalml.errors import FrugalError
+from frugalml.errors import FrugalError, InvalidArgumentError
 
-__all__ = ["app", "console", "err_console", "main", "state"]
+__all__ = ["app", "console", "data_option", "err_console", "main", "state"]
 
 app = typer.Typer(
     name="frugal",
@@ -71,12 +72,28 @@ def _root(
         pass
 
 
+def data_option(data: str | None, *, text_column: str | None = None, label_column: str | None = None,
+                option: str = "--data") -> Any:
+    """``--data`` as the library takes it: the spec itself, or with ``--text-column`` / ``--label-column``
+    the Dataset those columns describe (a file's text column need not be called ``text``)."""
+    if text_column is None and label_column is None:
+        return data
+    if data is None:
+        flag, value = ("--text-column", text_column) if text_column is not None else ("--label-column", label_column)
+        raise InvalidArgumentError(flag, value, f"names a column of {option}, and no {option} was given",
+                                   f"Pass {option} FILE with that column, or leave {flag} out.")
+    from frugalml.datasets import load_dataset
+
+    return load_dataset(data, text_column=text_column, label_column=label_column, argument=option)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     # importing the command modules registers their commands
     from frugalml.cli import (  # noqa: F401
         _compress,
         _data,
+        _evaluate,
         _optimize,
         _profile,
         _report,

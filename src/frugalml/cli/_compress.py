@@ -9,7 +9,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from frugalml._json import dumps
-from frugalml.cli._app import app, console, err_console
+from frugalml.cli._app import app, console, data_option, err_console
 from frugalml.compress import CompressResult, compress_to_dir, read_key_file
 from frugalml.errors import InvalidArgumentError
 from frugalml.store import default_store_url
@@ -46,6 +46,12 @@ def compress_command(
     recipe: Path = typer.Option(..., "--recipe", "-r", help="Recipe YAML or JSON (see docs/compress.md)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory for the compressed model."),
     data: str = typer.Option(None, "--data", help="Calibration / distillation / evaluation data (zoo:NAME or a file)."),
+    text_column: str = typer.Option(None, "--text-column", help="The column of --data holding the text "
+                                    "(default 'text')."),
+    label_column: str = typer.Option(None, "--label-column", help="The column of --data holding the labels (hard "
+                                     "targets for distillation, accuracy in the manifest)."),
+    calibration: str = typer.Option(None, "--calibration", help="Other data for static-quantization calibration and "
+                                    "the sensitivity analysis (default: --data); its text column as --text-column."),
     seq_len: int = typer.Option(64, "--seq-len", help="Tokens per text item during calibration and training."),
     seed: int = typer.Option(0, "--seed", help="Seed for everything random."),
     device: str = typer.Option("cpu", "--device", help="Where PyTorch steps run: cpu or cuda (INT4 / FP8 weights "
@@ -62,7 +68,11 @@ def compress_command(
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console,
                   transient=True, disable=not err_console.is_terminal) as bar:
         task = bar.add_task(f"compressing {model}", total=None)
-        result = compress_to_dir(model, recipe, out, data=data, seq_len=seq_len, seed=seed, device=device, encrypt_key=key,
+        result = compress_to_dir(model, recipe, out, data=data_option(data, text_column=text_column,
+                                                                      label_column=label_column),
+                                 calibration_data=None if calibration is None else data_option(
+                                     calibration, text_column=text_column, option="--calibration"),
+                                 seq_len=seq_len, seed=seed, device=device, encrypt_key=key,
                                  overwrite=overwrite, store=store or default_store_url(),
                                  on_progress=lambda message: bar.update(task, description=message))
     if as_json:

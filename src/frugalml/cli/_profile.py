@@ -10,7 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from frugalml._json import dumps
-from frugalml.cli._app import app, console, err_console
+from frugalml.cli._app import app, console, data_option, err_console
 from frugalml.measure import Comparison, Profile, compare_latency, profile
 from frugalml.store import default_store_url
 
@@ -121,6 +121,8 @@ def render_profile(p: Profile) -> None:
 def profile_command(
     model: str = typer.Argument(..., help="zoo:NAME, a Hugging Face / sentence-transformers directory, or an .onnx file."),
     data: str = typer.Option(None, "--data", help="Inputs to run on: zoo:NAME or a CSV / JSONL / Parquet file."),
+    text_column: str = typer.Option(None, "--text-column", help="The column of --data holding the text "
+                                    "(default 'text')."),
     batch_sizes: str = typer.Option("1,8,32", "--batch-sizes", help="Comma-separated batch sizes."),
     seq_len: int = typer.Option(None, "--seq-len", help="Tokens per text item (default 128)."),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
@@ -136,7 +138,8 @@ def profile_command(
 ) -> None:
     """Measure size, FLOPs, latency, throughput, memory, energy and the roofline of MODEL on this machine."""
     store_url = store or default_store_url()
-    kwargs: dict[str, Any] = dict(data=data, batch_sizes=batch_sizes, seq_len=seq_len, device=device,
+    kwargs: dict[str, Any] = dict(data=data_option(data, text_column=text_column), batch_sizes=batch_sizes,
+                                  seq_len=seq_len, device=device,
                                   runtime=runtime, threads=threads, region=region, store=store_url,
                                   max_time_s=max_time, layers=not no_layers, trust_pickle=trust_pickle)
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), TimeElapsedColumn(),
@@ -172,6 +175,8 @@ def render_comparison(c: Comparison) -> None:
 def compare_command(
     models: list[str] = typer.Argument(..., help="Two or more models: zoo:NAME, an artifact or model directory, an .onnx file."),
     data: str = typer.Option(None, "--data", help="Inputs to run on: zoo:NAME or a CSV / JSONL / Parquet file."),
+    text_column: str = typer.Option(None, "--text-column", help="The column of --data holding the text "
+                                    "(default 'text')."),
     batch: int = typer.Option(1, "--batch", help="Batch size."),
     seq_len: int = typer.Option(None, "--seq-len", help="Tokens per text item (default 128)."),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
@@ -189,7 +194,8 @@ def compare_command(
         def on_progress(done: int, total: int) -> None:
             bar.update(task, description=f"round {done} of {total}", completed=done, total=total)
 
-        result = compare_latency(models, data=data, batch=batch, seq_len=seq_len, device=device, threads=threads,
+        result = compare_latency(models, data=data_option(data, text_column=text_column), batch=batch,
+                                 seq_len=seq_len, device=device, threads=threads,
                                  rounds=rounds, round_s=round_s, store=store or default_store_url(),
                                  on_progress=on_progress)
     if as_json:

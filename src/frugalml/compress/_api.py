@@ -35,6 +35,14 @@ __all__ = ["CompressResult", "compress", "compress_to_dir", "measure_fidelity"]
 log = logging.getLogger(__name__)
 
 
+def _labels_of(handle: ModelHandle, dataset: Dataset) -> Any:
+    """A dataset's labels; a classifier's as its output indices (text labels through its class names)."""
+    labels = dataset.labels()
+    if labels is None or handle.task != "classification":
+        return labels
+    return handle.label_indices(labels, column=dataset.label_column)
+
+
 def _items_of(handle: ModelHandle, data: str | Dataset | Sequence[Any] | None) -> tuple[Any, Any]:
     """Raw items (and labels, if any) for calibration and distillation."""
     if data is None:
@@ -45,7 +53,7 @@ def _items_of(handle: ModelHandle, data: str | Dataset | Sequence[Any] | None) -
         dataset = data if isinstance(data, Dataset) else load_dataset(data)
         if "split" in dataset.frame.columns and (dataset.frame["split"] == "train").any():
             dataset = dataset.split("train")  # never calibrate or train on the evaluation split
-        return handle.items_of(dataset), dataset.labels()
+        return handle.items_of(dataset), _labels_of(handle, dataset)
     return data, None
 
 
@@ -54,6 +62,7 @@ def compress(
     recipe: Recipe | Sequence[TechniqueConfig] | str | Path,
     *,
     data: str | Dataset | Sequence[Any] | None = None,
+    calibration_data: str | Dataset | Sequence[Any] | None = None,
     seq_len: int = 64,
     seed: int = 0,
     device: str = "cpu",
@@ -66,6 +75,11 @@ def compress(
         recipe: a :class:`Recipe`, a list of configs, or the path of a recipe YAML / JSON file.
         data: inputs for calibration, sensitivity analysis and distillation (``zoo:NAME``, a path,
             a Dataset or raw items); defaults to the model's own default data (its train split).
+            A file whose text column is not called ``text`` is passed as a Dataset
+            (``load_dataset(path, text_column=...)``).
+        calibration_data: inputs for static-quantization calibration and the sensitivity analysis of
+            ``keep_fp32: auto``, when they should differ from ``data`` (distillation keeps using ``data``);
+            its train split, when it has one.
         seq_len: tokens per text item during calibration and distillation.
         seed: seed for everything random (distillation order, sampling).
         device: where PyTorch work runs (``cpu`` or ``cuda``): distillation, torchao quantization and
@@ -94,10 +108,11 @@ def compress(
                                        "whose weights are no longer plain floats",
                                        f"Make {first.technique} the last PyTorch step of the recipe (compile may follow).")
     items, labels = _items_of(handle, data)
+    calibration = items if calibration_data is None else _items_of(handle, calibration_data)[0]
     workdir = tempfile.TemporaryDirectory(prefix="frugalml-compress-")
     progress = on_progress or (lambda message: None)
-    ctx = CompressContext(teacher=handle, calibration=items, train=items, labels=labels, seq_len=seq_len, seed=seed,
-                          workdir=workdir.name, device=device, progress=progress)
+    ctx = CompressContext(teacher=handle, calibration=calibration, train=items, labels=labels, seq_len=seq_len,
+                          seed=seed, workdir=workdir.name, device=device, progress=progress)
     current = handle
     records: list[StepRecord] = []
     float_module = None
@@ -148,6 +163,13 @@ class CompressResult:
     run_id: int | None = None
 
 
+def _data_name(data: Any) -> str | None:
+    """How a run records its data: the spec, or a Dataset's name (its repr would hold every row)."""
+    if data is None:
+        return None
+    return data.name if isinstance(data, Dataset) else str(data)
+
+
 def _eval_items(handle: ModelHandle, data: Any, limit: int = 512) -> tuple[Any, Any]:
     if data is None:
         data = handle.default_data
@@ -157,7 +179,7 @@ def _eval_items(handle: ModelHandle, data: Any, limit: int = 512) -> tuple[Any, 
     if "split" in dataset.frame.columns and (dataset.frame["split"] == "test").any():
         dataset = dataset.split("test")  # held out from calibration and distillation
     dataset = dataset.subset(slice(0, limit))
-    return handle.items_of(dataset), dataset.labels()
+    return handle.items_of(dataset), _labels_of(handle, dataset)
 
 
 def measure_fidelity(original: ModelHandle, compressed: ModelHandle, items: Any, labels: Any = None, *,
@@ -193,6 +215,7 @@ def compress_to_dir(
     out_dir: str | Path,
     *,
     data: str | Dataset | None = None,
+    calibration_data: str | Dataset | None = None,
     seq_len: int = 64,
     seed: int = 0,
     device: str = "cpu",
@@ -226,14 +249,14 @@ def compress_to_dir(
         opened = store if isinstance(store, Store) else open_store(store)
         run = opened.start_run("compress", name=original.name, env=fingerprint(),
                                config={"model": original.name, "recipe": recipe_obj.to_dict(), "out_dir": str(out_dir),
-                                       "data": str(data) if data is not None else None, "seq_len": seq_len, "seed": seed,
-                                       "device": device})
+                                       "data": _data_name(data), "calibration_data": _data_name(calibration_data),
+                                       "seq_len": seq_len, "seed": seed, "device": device})
     from frugalml.store import fail_on_error
 
     with fail_on_error(run):
         if compressed is None:
-            compressed = compress(original, recipe_obj, data=data, seq_len=seq_len, seed=seed, device=device,
-                                  on_progress=on_progress)
+            compressed = compress(original, recipe_obj, data=data, calibration_data=calibration_data, seq_len=seq_len,
+                                  seed=seed, device=device, on_progress=on_progress)
         items, labels = _eval_items(original, data)
         metrics: dict[str, Any] = {}
         if items is not None:

@@ -43,6 +43,7 @@ from frugalml.errors import InvalidArgumentError, MeasurementError, ModelLoadErr
 from frugalml.models import ModelHandle, SentenceEncoder, SequenceClassifier
 from frugalml.models._handle import InputSpec
 from frugalml.models._safety import sha256_file
+from frugalml.models._text import class_names_from_config
 
 __all__ = ["MANIFEST", "is_artifact", "load_artifact", "read_key_file", "save_model"]
 
@@ -181,6 +182,7 @@ def _write(handle: ModelHandle, folder: Path, metrics: dict[str, Any], key: byte
         "skipped": [{"technique": s["technique"], **k} for s in compression.get("steps", []) for k in s["skipped"]],
         "metrics": metrics, "encryption": None, "files": {},
         "default_data": handle.metadata.get("default_data"),
+        "class_names": handle.class_names if handle.task == "classification" else None,
     }
     if handle.tokenizer is not None:
         handle.tokenizer.save_pretrained(str(folder))
@@ -303,7 +305,7 @@ def _rebuild(folder: Path, manifest: dict[str, Any]) -> ModelHandle:
                      dtype=raw["dtype"], max_length=raw["max_length"], names=tuple(raw["names"]))
     tokenizer = _tokenizer(folder)
     meta = {"compression": {"recipe": manifest.get("recipe"), "steps": manifest.get("steps")},
-            "default_data": manifest.get("default_data")}
+            "default_data": manifest.get("default_data"), "class_names": manifest.get("class_names")}
     if manifest["format"] == "onnx":
         return ModelHandle(name=str(folder), format="onnx", task=manifest.get("task"), input_spec=spec,
                            onnx_path=folder / "model.onnx", tokenizer=tokenizer, metadata=meta)
@@ -326,6 +328,8 @@ def _rebuild(folder: Path, manifest: dict[str, Any]) -> ModelHandle:
         fmt = "sentence-transformers" if kind == "sentence-encoder" else "hf"
         meta.update({"hidden_size": config.hidden_size, "num_heads": config.num_attention_heads,
                      "num_layers": config.num_hidden_layers})
+        if kind == "sequence-classifier" and not meta["class_names"]:  # artifacts from before class_names
+            meta["class_names"] = class_names_from_config(config)
     elif kind in _ZOO_ARCHITECTURES:
         from frugalml.models import _zoo
 

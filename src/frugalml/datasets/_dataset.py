@@ -47,7 +47,8 @@ class Dataset:
         if self.text_column is None:
             raise DataError(
                 "text_column", None, f"dataset {self.name} has no text column",
-                f"Name one of its columns ({', '.join(map(str, self.frame.columns))}) as the text column.",
+                f"Name one of its columns ({', '.join(map(str, self.frame.columns))}) as the text column "
+                "(--text-column; data.text_column in frugal.yaml).",
             )
         return self.frame[self.text_column].astype(str).tolist()
 

@@ -81,6 +81,10 @@ class Evaluation:
     group_drop: dict[str, float] = field(default_factory=dict)
     reference_by_group: dict[str, dict[str, float]] = field(default_factory=dict)
     confidence: float = 0.95
+    model: str | None = None  # what was evaluated, on what, against what (names, for the record)
+    data: str | None = None
+    reference_model: str | None = None
+    run_id: int | None = None  # the ``evaluate`` run in the store, when recorded
 
     @property
     def quality(self) -> float:
@@ -119,6 +123,7 @@ class Evaluation:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "model": self.model, "data": self.data, "reference_model": self.reference_model, "run_id": self.run_id,
             "task": self.task, "primary": self.primary, "n_items": self.n_items, "confidence": self.confidence,
             "higher_is_better": self.higher_is_better,
             "overall": {k: v.to_dict() for k, v in self.overall.items()},
@@ -182,6 +187,8 @@ class Evaluator:
             check_positive_int(limit, "limit")
         check_positive_int(n_boot, "n_boot")
         check_positive_int(seq_len, "seq_len")
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise InvalidArgumentError("seed", seed, "must be an integer >= 0", "Use e.g. seed=0.")
         check_device(device)
         if not (isinstance(confidence, float) and 0.5 <= confidence < 1):
             raise InvalidArgumentError("confidence", confidence, "must be a float in [0.5, 1)", "Use 0.95.")
@@ -201,6 +208,7 @@ class Evaluator:
         # The reference's per-resample values and group table are the same for every model evaluated.
         self._reference_samples: dict[str, np.ndarray] = {}
         self._reference_groups: Any = None
+        self._label_indices: dict[tuple[str, ...], np.ndarray] = {}  # by the class names that mapped them
 
     # ------------------------------------------------------------------ outputs
     def _outputs(self, handle: ModelHandle) -> np.ndarray:
@@ -215,26 +223,40 @@ class Evaluator:
             self._reference_outputs = self._outputs(self.reference)
         return self._reference_outputs
 
-    def _metric_set(self, outputs: np.ndarray, task: str, reference: np.ndarray | None) -> MetricSet:
+    def _metric_set(self, outputs: np.ndarray, task: str, reference: np.ndarray | None,
+                    handle: ModelHandle) -> MetricSet:
         if self.metric is not None:
-            return callable_metrics(self.metric, self.metric_name, self.higher, outputs, self._need_labels(task))
+            return callable_metrics(self.metric, self.metric_name, self.higher, outputs,
+                                    self._need_labels(task, handle))
         if task == "embedding":
             if reference is None:
                 raise InvalidArgumentError("reference", None, "embedding quality is fidelity to a reference model",
-                                           "Pass reference= (the original model), or a metric= callable.")
+                                           "Pass the original model as the reference (--reference; reference= "
+                                           "in Python), or a metric= callable.")
             return embedding_metrics(outputs, reference)
         if task == "regression":
-            return regression_metrics(outputs, self._need_labels(task))
-        return classification_metrics(outputs, self._need_labels(task), reference)
+            return regression_metrics(outputs, self._need_labels(task, handle))
+        return classification_metrics(outputs, self._need_labels(task, handle), reference)
 
-    def _need_labels(self, task: str) -> np.ndarray:
+    def _need_labels(self, task: str, handle: ModelHandle) -> np.ndarray:
         if self.labels is None:
             raise DataError("label_column", None, f"{task} metrics need labels and {self.dataset.name} has none",
                             "Name the label column (data.label_column in frugal.yaml, --label-column).")
-        if task == "classification" and not np.issubdtype(self.labels.dtype, np.integer):
-            raise DataError("label_column", self.dataset.label_column, "classification labels must be integers",
-                            "Use a column of class indices 0..n-1.")
-        return self.labels
+        if task != "classification":
+            return self.labels
+        # Text labels ("spam", "os") become output indices through the classes the model names; the
+        # reference's, when there is one, so that every model evaluated is scored on the same indices.
+        names = self.reference.class_names if self.reference is not None else None
+        mine = handle.class_names
+        if names is not None and mine is not None and names != mine:
+            raise InvalidArgumentError("model", handle.name, f"names its classes {', '.join(mine[:8])} where the "
+                                       f"reference {self.reference.name} has {', '.join(names[:8])}",
+                                       "Evaluate a model derived from the reference (same classes, same order).")
+        source = self.reference if names is not None else handle
+        key = tuple(source.class_names or ())
+        if key not in self._label_indices:
+            self._label_indices[key] = source.label_indices(self.labels, column=self.dataset.label_column)
+        return self._label_indices[key]
 
     # ------------------------------------------------------------------ evaluate
     def evaluate(self, model: ModelHandle | str | Path) -> Evaluation:
@@ -244,7 +266,7 @@ class Evaluator:
             raise InvalidArgumentError("task", task, f"is not one of {', '.join(TASKS)}", "Pass task= explicitly.")
         outputs = self._outputs(handle)
         ref_out = self.reference_outputs
-        metrics = self._metric_set(outputs, task, ref_out)
+        metrics = self._metric_set(outputs, task, ref_out, handle)
         n = len(outputs)
         rows = np.arange(n)
         rng = np.random.default_rng(self.seed)
@@ -260,7 +282,7 @@ class Evaluator:
         reference = drop = None
         if ref_out is not None:
             if self._reference_metrics is None:
-                self._reference_metrics = self._metric_set(ref_out, task, ref_out)
+                self._reference_metrics = self._metric_set(ref_out, task, ref_out, self.reference)
             ref_metrics = self._reference_metrics
             reference, drop = {}, {}
             for m, f in metrics.functions.items():
@@ -275,7 +297,8 @@ class Evaluator:
                 drop[m] = interval(paired, sign * (reference[m] - overall[m].value))
         evaluation = Evaluation(task=task, primary=metrics.primary, higher_is_better=metrics.higher_is_better,
                                 n_items=n, overall=overall, reference=reference, drop=drop,
-                                confidence=self.confidence)
+                                confidence=self.confidence, model=handle.name, data=self.dataset.name,
+                                reference_model=self.reference.name if self.reference is not None else None)
         if self.groups is not None:
             self._by_group(evaluation, metrics)
         return evaluation
@@ -309,10 +332,12 @@ class Evaluator:
 
 
 def evaluate(model: ModelHandle | str | Path, data: str | Path | Dataset | None = None,
-             reference: ModelHandle | str | Path | None = None, **options: Any) -> Evaluation:
+             reference: ModelHandle | str | Path | None = None, *, store: Any = None, **options: Any) -> Evaluation:
     """Evaluate ``model`` on ``data`` (default: the model's own data), against ``reference`` if given.
 
-    Options are :class:`Evaluator`'s (``task``, ``metric``, ``group_column``, ``limit``, ``n_boot``, ...).
+    Options are :class:`Evaluator`'s (``task``, ``metric``, ``text_column``, ``label_column``,
+    ``group_column``, ``limit``, ``n_boot``, ...). ``store``: a store URL or Store to record the
+    evaluation in, as an ``evaluate`` run; None records nothing.
 
         >>> ev = frugalml.evaluate(compressed, "zoo:digits-fair", reference="zoo:digits-fair-cnn")
         >>> ev.overall["accuracy"].value, ev.worst_group_drop
@@ -323,4 +348,36 @@ def evaluate(model: ModelHandle | str | Path, data: str | Path | Dataset | None 
         if data is None:
             raise InvalidArgumentError("data", None, f"{handle.name} has no default dataset",
                                        "Pass data= (a zoo:NAME or a CSV / Parquet / JSONL path).")
-    return Evaluator(data, reference, **options).evaluate(handle)
+    evaluator = Evaluator(data, reference, **options)  # validates everything before a run is recorded
+    run = None
+    if store is not None:
+        from frugalml.measure.env import fingerprint
+        from frugalml.store import Store, open_store
+
+        opened = store if isinstance(store, Store) else open_store(store)
+        run = opened.start_run("evaluate", name=handle.name, env=fingerprint(), config={
+            "model": handle.name, "data": evaluator.dataset.name,
+            "reference": evaluator.reference.name if evaluator.reference is not None else None,
+            "group_column": evaluator.dataset.group_column, "items": len(evaluator.dataset),
+            **{k: v for k, v in options.items() if k != "metric"}})
+    from frugalml.store import fail_on_error
+
+    with fail_on_error(run):
+        evaluation = evaluator.evaluate(handle)
+    if run is not None:
+        evaluation.run_id = run.id
+        run.finish(result=evaluation.to_dict(), measurements=_measurements(evaluation))
+    return evaluation
+
+
+def _measurements(ev: Evaluation) -> list[Any]:
+    """The store's rows of an evaluation: each metric, its drop, and the worst group's drop."""
+    from frugalml.store import Measurement
+
+    unit = "target" if ev.task == "regression" else "ratio"  # MAE / RMSE are in the label's own unit
+    rows = [Measurement(m, e.value, unit) for m, e in ev.overall.items()]
+    rows += [Measurement(f"drop:{m}", e.value, unit) for m, e in (ev.drop or {}).items()]
+    worst = ev.worst_group_drop
+    if worst is not None:
+        rows.append(Measurement("worst_group_drop", worst[1], unit, source=str(worst[0])[:64]))
+    return rows

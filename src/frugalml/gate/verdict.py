@@ -164,14 +164,12 @@ def _result(c: BudgetCheck) -> str:
 
 def evaluator_for(config: FrugalConfig, reference: ModelHandle) -> Evaluator:
     """The evaluator a configuration describes, against ``reference`` (the original model)."""
-    data = config.data.eval or reference.default_data
+    data = config.data.load("eval", reference.default_data)
     if data is None:
         raise InvalidArgumentError("data.eval", None, f"{reference.name} has no default dataset",
                                    "Set data.eval in frugal.yaml (a zoo:NAME or a file).")
-    return Evaluator(data, reference, task=config.task, text_column=config.data.text_column,
-                     label_column=config.data.label_column, group_column=config.data.group_column,
-                     limit=config.data.eval_items, seq_len=config.seq_len, seed=config.search.seed,
-                     device=get_context(config.context).device)
+    return Evaluator(data, reference, task=config.task, limit=config.data.eval_items, seq_len=config.seq_len,
+                     seed=config.search.seed, device=get_context(config.context).device)
 
 
 def effective_budgets(config: FrugalConfig, context: Any, evaluator: Evaluator | None) -> Budgets:
@@ -260,11 +258,14 @@ def gate(model: ModelHandle | str | Path, config: FrugalConfig | str | Path | Ma
 
     with fail_on_error(run):
         if evaluator is None:
-            evaluator = evaluator_for(config, reference if reference is not None else load_model(config.model))
+            reference = reference if reference is not None else load_model(config.model)
+            evaluator = evaluator_for(config, reference)
         budgets = effective_budgets(config, context, evaluator)
+        # Timed on the configured data with its column roles (a CSV's text column need not be 'text').
+        timing_data = config.data.load("eval", (reference if reference is not None else handle).default_data)
         measured = measure_model(handle, context=context, budgets=budgets, evaluator=evaluator,
                                  seq_len=config.seq_len, max_time_s=max(config.search.latency_max_s, 3.0),
-                                 data=config.data.eval, on_progress=on_progress)
+                                 data=timing_data, on_progress=on_progress)
         verdict = Verdict(model=handle.name, context=context.name, checks=check_budgets(measured, budgets),
                           measured=measured)
         if baseline is not None and _is_run_id(baseline):
@@ -280,7 +281,7 @@ def gate(model: ModelHandle | str | Path, config: FrugalConfig | str | Path | Ma
                         f"latency_p95_ms@{batch}", est, b, tolerance, regressed=est.low > b.high * (1 + tolerance)))
         elif base_model is not None:
             verdict.baseline = str(baseline)
-            verdict.regressions = _race_baseline(handle, base_model, config, context,
+            verdict.regressions = _race_baseline(handle, base_model, config, context, timing_data,
                                                  sorted(measured.latency_p95_ms), tolerance, on_progress)
     if run is not None:
         from frugalml.store import Measurement
@@ -314,8 +315,9 @@ def _baseline_model(baseline: int | str | Path, handle: ModelHandle) -> ModelHan
     return base
 
 
-def _race_baseline(handle: ModelHandle, base: ModelHandle, config: FrugalConfig, context: Any, batches: list[int],
-                   tolerance: float, on_progress: Callable[[str], None] | None) -> list[Regression]:
+def _race_baseline(handle: ModelHandle, base: ModelHandle, config: FrugalConfig, context: Any, data: Any,
+                   batches: list[int], tolerance: float,
+                   on_progress: Callable[[str], None] | None) -> list[Regression]:
     """The model against a baseline model, raced head to head at each batch size."""
     from frugalml.measure import compare_latency
 
@@ -326,7 +328,7 @@ def _race_baseline(handle: ModelHandle, base: ModelHandle, config: FrugalConfig,
     for batch in batches:
         if on_progress is not None:
             on_progress(f"timing {handle.name} against the baseline {base.name} at batch {batch}")
-        race = compare_latency([handle, base], data=config.data.eval, batch=batch,
+        race = compare_latency([handle, base], data=data, batch=batch,
                                seq_len=config.seq_len if text else None, device=context.device,
                                rounds=GATE_ROUNDS, round_s=round_s)
         mine, theirs = race.contenders

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from frugalml._validate import check_choice, check_device, check_positive_int
-from frugalml.errors import InvalidArgumentError, MeasurementError
+from frugalml.errors import DataError, InvalidArgumentError, MeasurementError
 
 __all__ = ["FORMATS", "RUNTIMES", "TASKS", "Format", "InputSpec", "ModelHandle", "Runner", "Task", "call_module",
            "module_tensors", "weights_digest"]
@@ -131,6 +131,42 @@ class ModelHandle:
         if default is None and self.input_spec.kind == "text":
             default = "zoo:stdlib-docs"
         return default
+
+    @property
+    def class_names(self) -> list[str] | None:
+        """A classifier's class names in output order (output ``i`` is ``class_names[i]``), when the model
+        names them: a Hugging Face config's ``id2label``, or what ``frugal train`` recorded."""
+        names = self.metadata.get("class_names")
+        return [str(n) for n in names] if names else None
+
+    def label_indices(self, labels: Any, *, column: str | None = None) -> np.ndarray:
+        """Dataset labels as this classifier's output indices, shape ``(n,)`` int64.
+
+        Integer labels already are indices. Other labels (``"spam"``, ``"os"``) are looked up in
+        :attr:`class_names`; a label the model does not know, or text labels for a model that names no
+        classes, is a :class:`DataError` naming ``label_column``.
+        """
+        values = np.asarray(labels)
+        if np.issubdtype(values.dtype, np.integer):
+            return values.astype(np.int64)
+        if np.issubdtype(values.dtype, np.floating) and np.isfinite(values).all() and (values == np.round(values)).all():
+            return values.astype(np.int64)  # 0.0, 1.0: a CSV column with a blank cell read as float
+        first = next((v for v in values.tolist() if not (isinstance(v, int) or (isinstance(v, float) and v.is_integer()))),
+                     None)
+        names = self.class_names
+        if names is None:
+            raise DataError("label_column", column, f"holds labels such as {first!r} and {self.name} does not name "
+                            "its classes (no id2label in its config)",
+                            "Use class indices 0..n-1 in that column, or a model whose config maps its outputs to "
+                            "these names (frugal train writes one).")
+        index = {name: i for i, name in enumerate(names)}
+        unknown = sorted({str(v) for v in values.tolist() if str(v) not in index})
+        if unknown:
+            shown = ", ".join(map(repr, unknown[:5])) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+            raise DataError("label_column", column, f"holds labels {self.name} does not know: {shown}",
+                            f"Its classes are {', '.join(names[:20])}{' ...' if len(names) > 20 else ''}; "
+                            "drop or relabel those rows.")
+        return np.array([index[str(v)] for v in values.tolist()], dtype=np.int64)
 
     def items_of(self, dataset: Any) -> Any:
         """A dataset's rows as this model's raw inputs: its texts, or its feature array."""

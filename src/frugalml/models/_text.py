@@ -21,7 +21,8 @@ from frugalml.errors import ModelLoadError, UnsafeFormatError
 from frugalml.models._handle import InputSpec, ModelHandle, Task
 from frugalml.models._safety import check_safetensors
 
-__all__ = ["SentenceEncoder", "SequenceClassifier", "is_sentence_transformers_dir", "load_text_dir"]
+__all__ = ["SentenceEncoder", "SequenceClassifier", "class_names_from_config", "is_sentence_transformers_dir",
+           "load_text_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,21 @@ class SequenceClassifier(torch.nn.Module):
 
 def is_sentence_transformers_dir(path: Path) -> bool:
     return (path / "modules.json").is_file()
+
+
+def class_names_from_config(config: Any) -> list[str] | None:
+    """A classifier's class names in output order, from a Hugging Face config's ``id2label`` (a dict or
+    a ``PretrainedConfig``); None when it only holds transformers' placeholders (``LABEL_0``, ...)."""
+    id2label = config.get("id2label") if isinstance(config, dict) else getattr(config, "id2label", None)
+    if not id2label:
+        return None
+    try:
+        names = [str(id2label[k]) for k in sorted(id2label, key=int)]
+    except (TypeError, ValueError):  # keys that are not output indices
+        return None
+    if [int(k) for k in sorted(id2label, key=int)] != list(range(len(names))):
+        return None
+    return None if names == [f"LABEL_{i}" for i in range(len(names))] else names
 
 
 def _read_json(path: Path) -> Any:
@@ -182,5 +198,6 @@ def load_text_dir(path: Path, *, task: Task | None, trust_pickle: bool, name: st
         metadata={"architecture": architectures[0] if architectures else type(model).__name__,
                   "pooling": pooling, "normalize": normalize, "source_dir": str(path),
                   "hidden_size": config.get("hidden_size"), "num_layers": config.get("num_hidden_layers"),
-                  "num_heads": config.get("num_attention_heads"), "intermediate_size": config.get("intermediate_size")},
+                  "num_heads": config.get("num_attention_heads"), "intermediate_size": config.get("intermediate_size"),
+                  "class_names": class_names_from_config(config) if task == "classification" else None},
     )

@@ -169,7 +169,11 @@ class _TrialRunner:
             self.baseline = dataclasses.replace(self.baseline, task=config.task)
         self.evaluator: Evaluator = evaluator_for(config, self.baseline)
         self.budgets: Budgets = effective_budgets(config, self.context, self.evaluator)
-        self.train_data = config.data.train or config.data.eval or self.baseline.default_data
+        # Datasets with the configuration's column roles (a CSV's text column need not be called 'text').
+        default = self.baseline.default_data
+        self.eval_data = config.data.load("eval", default)
+        self.train_data = config.data.load("train", default)
+        self.calibration_data = config.data.load("calibration", default) if config.data.calibration else None
 
     def build(self, candidate_recipe: Any, on_progress: Callable[[str], None] | None = None) -> ModelHandle:
         """The candidate's model: ``candidate_recipe`` applied to the baseline (the baseline itself
@@ -178,15 +182,16 @@ class _TrialRunner:
 
         if len(candidate_recipe) == 0:
             return self.baseline
-        return compress(self.baseline, candidate_recipe, data=self.train_data, seq_len=self.config.seq_len,
-                        seed=self.config.search.seed, device=self.context.device, on_progress=on_progress)
+        return compress(self.baseline, candidate_recipe, data=self.train_data, calibration_data=self.calibration_data,
+                        seq_len=self.config.seq_len, seed=self.config.search.seed, device=self.context.device,
+                        on_progress=on_progress)
 
     def run(self, candidate_recipe: Any, on_progress: Callable[[str], None] | None = None) -> dict[str, Any]:
         started = time.perf_counter()
         handle = self.build(candidate_recipe, on_progress)
         measured = measure_model(handle, context=self.context, budgets=self.budgets, evaluator=self.evaluator,
                                  seq_len=self.config.seq_len, max_time_s=self.config.search.latency_max_s,
-                                 data=self.config.data.eval, on_progress=on_progress)
+                                 data=self.eval_data, on_progress=on_progress)
         checks = check_budgets(measured, self.budgets)
         ev = measured.evaluation
         return {
@@ -704,7 +709,7 @@ def _runoff(result: SearchResult, config: FrugalConfig, runner: _TrialRunner,
         progress({"done": done, "total": total, "best": None,
                   "message": f"run-off: {len(built)} finalists at batch {batch}, round {finished} of {rounds}"})
 
-    race = compare_latency([h for _, h in built], data=config.data.eval, batch=batch,
+    race = compare_latency([h for _, h in built], data=runner.eval_data, batch=batch,
                            seq_len=config.seq_len if text else None, device=context.device,
                            rounds=RUNOFF_ROUNDS, round_s=round_s, on_progress=on_round)
     rows = []
@@ -804,7 +809,8 @@ def _save(result: SearchResult, config: FrugalConfig, runner: _TrialRunner, out:
         progress({"done": done, "total": total, "message": f"saving #{pick['number']}", "best": None})
         model_dir = out / "model"
         recipe = Recipe.from_dict(pick["recipe"])
-        compress_to_dir(runner.baseline, recipe, model_dir, data=runner.train_data, seq_len=config.seq_len,
+        compress_to_dir(runner.baseline, recipe, model_dir, data=runner.train_data,
+                        calibration_data=runner.calibration_data, seq_len=config.seq_len,
                         seed=config.search.seed, device=runner.context.device, overwrite=True, store=store,
                         compressed=built if built is not None and len(recipe) > 0 else None)
         progress({"done": done, "total": total, "message": "gating the saved model", "best": None})
@@ -847,7 +853,7 @@ def _profile_for_report(result: SearchResult, config: FrugalConfig, runner: _Tri
     for label, model in (("baseline", runner.baseline), ("chosen", load_model(model_dir))):
         progress({"done": done, "total": total, "message": f"profiling the {label} model at batch "
                   f"{', '.join(map(str, batches))} for the report", "best": None})
-        p = profile(model, data=config.data.eval, batch_sizes=batches, seq_len=config.seq_len if text else None,
+        p = profile(model, data=runner.eval_data, batch_sizes=batches, seq_len=config.seq_len if text else None,
                     device=context.device, max_time_s=config.search.latency_max_s, store=store,
                     energy_min_s=min(1.0, config.search.latency_max_s / 3))
         result.profiles[label] = p.to_dict(include_samples=True)

@@ -44,8 +44,7 @@ class ServedModel:
         self.kind: str = self.handle.input_spec.kind
         self.runtime = runtime or ("torch" if self.handle.module is not None else "onnxruntime")
         self.device = device
-        labels = self.handle.metadata.get("labels")
-        self.labels: list[str] | None = [str(v) for v in labels] if labels else None
+        self.labels: list[str] | None = self.handle.class_names
         self.item_shape = self.handle.input_spec.item_shape
         self.n_features = int(np.prod(self.item_shape)) if self.item_shape else None
         from frugalml.compress.runtime import is_compiled

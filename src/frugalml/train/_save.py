@@ -98,16 +98,19 @@ def save_trained(model: nn.Module, handle: Any, kind: str, result: Any, *,
     from frugalml.models import InputSpec, ModelHandle, SequenceClassifier
 
     out = Path(result.config["out"])
+    # The class names travel with the model: evaluate, optimize and gate map text labels through them, and
+    # frugal serve answers with them.
+    meta = {"default_data": result.config["data"], "class_names": list(result.classes)}
     if kind == "text":
         spec = handle.input_spec
         trained = ModelHandle(name=str(out), format="hf", task="classification", module=SequenceClassifier(model),
-                              tokenizer=handle.tokenizer, metadata={"default_data": result.config["data"]},
+                              tokenizer=handle.tokenizer, metadata=meta,
                               input_spec=InputSpec(kind="text", max_length=spec.max_length,
                                                    names=("input_ids", "attention_mask")))
     else:
         trained = ModelHandle(name=str(out), format="torch", task="classification", module=model,
                               input_spec=handle.input_spec, example_inputs=handle.example_inputs,
-                              metadata={"default_data": result.config["data"]})
+                              metadata=meta)
     files = {"MODEL_CARD.md": training_card(result, handle.name).encode("utf-8"), **(extra_files or {})}
     metrics = {"training": {k: v for k, v in result.to_dict().items() if k not in ("config", "history")}}
     save_model(trained, out, metrics=metrics, extra_files=files)

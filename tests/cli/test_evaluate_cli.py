@@ -1,0 +1,54 @@
+"""`frugal evaluate` and the --text-column options: output, JSON keys, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_evaluate_a_users_classifier_on_its_own_csv(cli, text_classifier, sqlite_url) -> None:
+    model, csv = str(text_classifier["dir"]), str(text_classifier["csv"])
+    argv = ["evaluate", model, "--data", csv, "--text-column", "sentence", "--label-column", "sentiment",
+            "--group-column", "region", "--reference", model, "--bootstrap", "20", "--store", sqlite_url]
+    code, out, _ = cli(argv)
+    assert code == 0 and "accuracy *" in out and "By group (region)" in out and "worst group drop" in out
+    code, out, _ = cli([*argv, "--json"])
+    doc = json.loads(out)
+    assert code == 0 and doc["primary"] == "accuracy" and doc["n_items"] == 60 and doc["run_id"] is not None
+    assert set(doc["by_group"]) == {"north", "south"} and doc["drop"]["accuracy"]["value"] == 0
+    code, out, _ = cli(["runs", "list", "--kind", "evaluate", "--store", sqlite_url, "--json"])
+    assert code == 0 and len(json.loads(out)) == 2
+
+
+def test_evaluate_and_column_options_usage_errors(cli, text_classifier) -> None:
+    model, csv = str(text_classifier["dir"]), str(text_classifier["csv"])
+    for argv, needle in ((["evaluate", model, "--data", csv], "text_column=None"),
+                         (["evaluate", model, "--data", csv, "--text-column", "sentence"], "label_column=None"),
+                         (["evaluate", model, "--data", csv, "--text-column", "sentence", "--label-column", "sentimnt"],
+                          "Did you mean 'sentiment'"),
+                         (["evaluate", "zoo:minilm", "--limit", "20"], "--reference"),
+                         (["evaluate", model, "--bootstrap", "0"], "--bootstrap=0"),
+                         (["profile", model, "--text-column", "sentence"], "--text-column='sentence': names a column "
+                          "of --data"),
+                         (["compare", model, model, "--data", csv, "--text-column", "body"], "text_column='body'")):
+        code, _, err = cli(argv)
+        assert code == 2 and needle in err and "Traceback" not in err, argv
+
+
+def test_profile_reads_a_csvs_text_column(cli, text_classifier, sqlite_url) -> None:
+    code, out, _ = cli(["profile", str(text_classifier["dir"]), "--data", str(text_classifier["csv"]), "--text-column",
+                        "sentence", "--batch-sizes", "1", "--max-time", "0.2", "--no-layers", "--json",
+                        "--store", sqlite_url])
+    assert code == 0 and json.loads(out)["latency_ms"]["1"]["n"] > 0
+
+
+def test_compress_takes_column_roles_and_separate_calibration_data(cli, text_classifier, tmp_path, sqlite_url) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("frugalml_recipe: 1\nsteps:\n  - technique: quantize_dynamic\n")
+    base = ["compress", str(text_classifier["dir"]), "--recipe", str(recipe), "--store", sqlite_url,
+            "--data", str(text_classifier["csv"]), "--text-column", "sentence"]
+    code, _, err = cli([*base, "-o", str(tmp_path / "a"), "--calibration", "zoo:digits"])
+    assert code == 2 and "text_column='sentence'" in err and "zoo:digits" in err
+    code, out, _ = cli([*base, "-o", str(tmp_path / "b"), "--label-column", "sentiment", "--calibration",
+                        str(text_classifier["csv"]), "--json"])
+    doc = json.loads(out)
+    assert code == 0 and "accuracy" in doc["metrics"] and "agreement" in doc["metrics"]
