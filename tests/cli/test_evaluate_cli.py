@@ -17,6 +17,8 @@ def test_evaluate_a_users_classifier_on_its_own_csv(cli, text_classifier, sqlite
     assert set(doc["by_group"]) == {"north", "south"} and doc["drop"]["accuracy"]["value"] == 0
     code, out, _ = cli(["runs", "list", "--kind", "evaluate", "--store", sqlite_url, "--json"])
     assert code == 0 and len(json.loads(out)) == 2
+    code, out, _ = cli(["runs", "list", "--kind", "evaluate", "--store", sqlite_url])
+    assert code == 0 and "accuracy " in out and ", drop 0; worst group " in out  # each run's one-line result
 
 
 def test_evaluate_and_column_options_usage_errors(cli, text_classifier) -> None:

@@ -20,6 +20,8 @@ def test_run_list_and_filters(client: TestClient, searched: dict) -> None:
     assert page.status_code == 200
     for key in ("first", "second", "profile", "failed"):
         assert f"id='run-{searched[key]}'" in page.text
+    compress = client.get("/", params={"kind": "compress"}).text  # each row's one-line result
+    assert "agreement " in compress and " MB" in compress
     only = client.get("/", params={"kind": "optimize"}).text
     assert f"id='run-{searched['first']}'" in only and f"id='run-{searched['profile']}'" not in only
     failed = client.get("/", params={"status": "failed"}).text

@@ -7,6 +7,8 @@ from rich.table import Table
 
 from frugalml._json import dumps
 from frugalml.cli._app import app, console
+from frugalml.compress import compress_headline
+from frugalml.evaluate import evaluation_headline
 from frugalml.store import RunRecord, open_store
 
 __all__ = ["runs_app"]
@@ -27,6 +29,10 @@ def _headline(run: RunRecord) -> str:
         first = result["contenders"][0]["p50_ms"]
         return f"batch {result['batch']}, p50 vs the first: " + ", ".join(
             f"{c['p50_ms'] / first:.2f}x" for c in result["contenders"])
+    if run.kind == "evaluate":
+        return evaluation_headline(result)
+    if run.kind == "compress":
+        return compress_headline(result)
     chosen = result.get("chosen")
     if chosen:
         return f"{chosen.get('recipe_text') or '(unchanged)'}: {chosen['quality']:.4g}, {chosen['cost']:.4g}"

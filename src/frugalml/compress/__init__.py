@@ -8,6 +8,7 @@
 from frugalml.compress._api import (
     CompressResult,
     compress,
+    compress_headline,
     compress_to_dir,
     measure_fidelity,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "StepRecord",
     "TechniqueConfig",
     "compress",
+    "compress_headline",
     "compress_to_dir",
     "load_artifact",
     "measure_fidelity",

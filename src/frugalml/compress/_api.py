@@ -30,7 +30,7 @@ from frugalml.datasets import Dataset, load_dataset
 from frugalml.errors import InvalidArgumentError
 from frugalml.models import ModelHandle, load_model
 
-__all__ = ["CompressResult", "compress", "compress_to_dir", "measure_fidelity"]
+__all__ = ["CompressResult", "compress", "compress_headline", "compress_to_dir", "measure_fidelity"]
 
 log = logging.getLogger(__name__)
 
@@ -281,3 +281,12 @@ def compress_to_dir(
                    artifacts=[Artifact(str(f), sha256_file(f), f.stat().st_size) for f in sorted(out.iterdir())
                               if f.is_file()])
     return result
+
+
+def compress_headline(result: dict[str, Any]) -> str:
+    """One line of a ``compress`` run's result for run lists: fidelity or accuracy, and size."""
+    metrics = result.get("metrics") or {}
+    shown = [f"{k} {metrics[k]:.4g}" for k in ("mean_cosine", "agreement", "accuracy") if k in metrics]
+    if "size_bytes" in metrics:
+        shown.append(f"{metrics['size_bytes'] / 1e6:.1f} MB")
+    return ", ".join(shown)

@@ -6,6 +6,7 @@ from frugalml.evaluate._evaluate import (
     Evaluator,
     eval_dataset,
     evaluate,
+    evaluation_headline,
 )
 
-__all__ = ["Estimate", "Evaluation", "Evaluator", "eval_dataset", "evaluate"]
+__all__ = ["Estimate", "Evaluation", "Evaluator", "eval_dataset", "evaluate", "evaluation_headline"]

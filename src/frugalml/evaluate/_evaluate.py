@@ -32,7 +32,7 @@ from frugalml.evaluate._metrics import (
 )
 from frugalml.models import ModelHandle, load_model
 
-__all__ = ["Estimate", "Evaluation", "Evaluator", "eval_dataset", "evaluate"]
+__all__ = ["Estimate", "Evaluation", "Evaluator", "eval_dataset", "evaluate", "evaluation_headline"]
 
 log = logging.getLogger(__name__)
 
@@ -381,3 +381,18 @@ def _measurements(ev: Evaluation) -> list[Any]:
     if worst is not None:
         rows.append(Measurement("worst_group_drop", worst[1], unit, source=str(worst[0])[:64]))
     return rows
+
+
+def evaluation_headline(result: dict[str, Any]) -> str:
+    """One line of an ``evaluate`` run's result (``Evaluation.to_dict()``) for run lists."""
+    primary = result.get("primary")
+    if primary not in (result.get("overall") or {}):
+        return ""
+    text = f"{primary} {result['overall'][primary]['value']:.4g}"
+    drop = (result.get("drop") or {}).get(primary)
+    if drop is not None:
+        text += f", drop {drop['value']:.4g}"
+    if result.get("worst_group_drop"):
+        group, value = result["worst_group_drop"]
+        text += f"; worst group {group} {value:.4g}"
+    return text

@@ -47,6 +47,14 @@ def _headline(run: Any) -> str:
         from frugalml.train._report import train_headline
 
         return esc(train_headline(run))
+    if run.kind == "evaluate":
+        from frugalml.evaluate import evaluation_headline
+
+        return esc(evaluation_headline(r))
+    if run.kind == "compress":
+        from frugalml.compress import compress_headline
+
+        return esc(compress_headline(r))
     r = r.get("verdict") if run.kind == "gate" and isinstance(r.get("verdict"), dict) else r
     if run.kind == "gate" and "passed" in r:
         return "<span class='pass'>pass</span>" if r["passed"] else f"<span class='fail'>fail: {esc(', '.join(r.get('failed', [])))}</span>"
