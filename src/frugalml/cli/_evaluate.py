@@ -23,8 +23,10 @@ def _num(value: float | None) -> str:
 def render_evaluation(ev: Evaluation) -> None:
     """The metrics with their intervals, the reference's values and the drops, then one row per group."""
     against = f" against {ev.reference_model}" if ev.reference_model else ""
-    table = Table(title=f"{ev.task} quality of {ev.model} on {ev.data} ({ev.n_items} rows){against}; "
-                  f"{ev.confidence:.0%} bootstrap intervals", title_justify="left")
+    # A line of its own: as a table title it would wrap to the (narrow) table's width.
+    console.print(f"{ev.task} quality of {ev.model} on {ev.data} ({ev.n_items} rows){against}; "
+                  f"{ev.confidence:.0%} bootstrap intervals", highlight=False)
+    table = Table()
     table.add_column("metric")
     table.add_column("value (CI)", justify="right")
     if ev.reference is not None:
@@ -45,7 +47,8 @@ def render_evaluation(ev: Evaluation) -> None:
     console.print(note, highlight=False)
     if not ev.by_group:
         return
-    groups = Table(title=f"By group ({ev.group_column}): {ev.primary}", title_justify="left")
+    console.print(f"By group ({ev.group_column}): {ev.primary}", highlight=False)
+    groups = Table()
     for col in ("group", "rows", ev.primary, *(("reference", "drop") if ev.group_drop else ())):
         groups.add_column(col, justify="left" if col == "group" else "right")
     worst = ev.worst_group_drop
