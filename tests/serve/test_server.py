@@ -330,3 +330,24 @@ def test_a_compiled_text_model_also_warms_up_a_second_length(minilm, monkeypatch
     served.runtime = "onnxruntime"  # not a torch model: ONNX Runtime has nothing to compile
     served.warm_up(max_batch=4)
     assert [len(b) for b in batches] == [1]
+
+
+def test_a_cascade_or_shadow_of_two_label_sets_is_refused(text_classifier, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from frugalml.serve._metrics import ServeMetrics
+    from frugalml.serve._stages import Cascade, Shadow
+
+    other = tmp_path / "other"
+    shutil.copytree(text_classifier["dir"], other)
+    config = json.loads((other / "config.json").read_text())
+    config["id2label"], config["label2id"] = {"0": "spam", "1": "ham"}, {"spam": 0, "ham": 1}
+    (other / "config.json").write_text(json.dumps(config))
+    mine, theirs = ServedModel(str(text_classifier["dir"])), ServedModel(str(other))
+    assert mine.labels == ["neg", "pos"] and theirs.labels == ["spam", "ham"]
+    with pytest.raises(InvalidArgumentError, match=r"^cascade=.*names its classes spam, ham where .* has neg, pos"):
+        Cascade(mine, theirs, 0.9, ServeMetrics())
+    with pytest.raises(InvalidArgumentError, match=r"^shadow=.*names its classes spam, ham"):
+        Shadow(theirs, mine, ServeMetrics())
+    Cascade(mine, ServedModel(str(text_classifier["dir"])), 0.9, ServeMetrics())  # one label set: fine

@@ -119,7 +119,7 @@ class Server:
             self.stage = Single(self.model)
         self.model.warm_up(max_batch=c.max_batch)
         if c.shadow is not None:
-            self.shadow = Shadow(self._load(c.shadow), self.model.task, self.metrics)
+            self.shadow = Shadow(self._load(c.shadow), self.model, self.metrics)
             try:
                 self.shadow.candidate.warm_up(max_batch=c.max_batch)
             except Exception:  # noqa: BLE001 - a broken candidate must not stop the primary from serving

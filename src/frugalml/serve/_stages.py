@@ -48,6 +48,7 @@ class Cascade:
         if small.kind != large.kind or small.n_features != large.n_features:
             raise InvalidArgumentError("cascade", f"{small.spec}:{large.spec}", "the two models take different inputs",
                                        "Cascade two models of the same input (text, or tensors of the same shape).")
+        _same_classes("cascade", small, large)
         self.small, self.large, self.threshold, self.metrics = small, large, threshold, metrics
         self.model = small  # what validates inputs
 
@@ -60,6 +61,14 @@ class Cascade:
         self.metrics.cascade_items.labels("small").inc(len(items) - len(hard))
         self.metrics.cascade_items.labels("large").inc(len(hard))
         return answers
+
+
+def _same_classes(option: str, first: ServedModel, second: ServedModel) -> None:
+    """Two classifiers whose answers are mixed or compared must mean the same class by each index."""
+    if first.labels is not None and second.labels is not None and first.labels != second.labels:
+        shown = ", ".join(first.labels[:6]), ", ".join(second.labels[:6])
+        raise InvalidArgumentError(option, second.spec, f"names its classes {shown[1]} where {first.spec} has "
+                                   f"{shown[0]}", "Pair models of one label set: a model and one compressed from it.")
 
 
 def _agree(task: str, primary: dict[str, Any], shadow: dict[str, Any]) -> bool:
@@ -77,10 +86,14 @@ class Shadow:
     sent; compares. A full backlog (``max_pending`` batches) drops copies (counted); a failing candidate
     is counted and logged, never raised."""
 
-    def __init__(self, candidate: ServedModel, primary_task: str, metrics: ServeMetrics, *, max_pending: int = 64) -> None:
+    def __init__(self, candidate: ServedModel, primary: ServedModel, metrics: ServeMetrics, *,
+                 max_pending: int = 64) -> None:
+        primary_task = primary.task
         if candidate.task != primary_task:
             raise InvalidArgumentError("shadow", candidate.spec, f"is a {candidate.task} model; the primary is "
                                        f"{primary_task}", "Shadow a candidate for the same task.")
+        if primary_task == "classification":
+            _same_classes("shadow", primary, candidate)  # agreement compares class indices
         self.candidate, self.task, self.metrics = candidate, primary_task, metrics
         self.max_pending = max_pending
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frugal-shadow")
