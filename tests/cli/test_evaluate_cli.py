@@ -21,6 +21,30 @@ def test_evaluate_a_users_classifier_on_its_own_csv(cli, text_classifier, sqlite
     assert code == 0 and "accuracy " in out and ", drop 0; worst group " in out  # each run's one-line result
 
 
+def test_report_of_an_evaluate_run_and_of_its_json(cli, text_classifier, sqlite_url, tmp_path) -> None:
+    model, csv = str(text_classifier["dir"]), str(text_classifier["csv"])
+    code, out, _ = cli(["evaluate", model, "--data", csv, "--text-column", "sentence", "--label-column", "sentiment",
+                        "--group-column", "region", "--reference", model, "--bootstrap", "20", "--json",
+                        "--store", sqlite_url])
+    doc = json.loads(out)
+    (tmp_path / "ev.json").write_text(out)
+    pages = []
+    for target, name in ((str(doc["run_id"]), "run.html"), (str(tmp_path / "ev.json"), "file.html")):
+        code, _, err = cli(["report", target, "-o", str(tmp_path / name), "--store", sqlite_url])
+        assert code == 0, err
+        pages.append((tmp_path / name).read_text())
+    for html in pages:
+        assert "Evaluation of" in html and "Quality by subgroup" in html and "paired CI" in html
+        assert "north" in html and "south" in html and "this model" in html
+    assert "Environment" in pages[0] and "Environment" not in pages[1]  # only the stored run knows its machine
+    from fastapi.testclient import TestClient
+
+    from frugalml.ui import create_app
+
+    ui = TestClient(create_app(sqlite_url)).get(f"/runs/{doc['run_id']}").text  # the UI's run page is the same
+    assert "Quality by subgroup" in ui and "<script src='/static/plotly.min.js'>" in ui
+
+
 def test_evaluate_and_column_options_usage_errors(cli, text_classifier) -> None:
     model, csv = str(text_classifier["dir"]), str(text_classifier["csv"])
     for argv, needle in ((["evaluate", model, "--data", csv], "text_column=None"),

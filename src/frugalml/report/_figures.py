@@ -266,9 +266,10 @@ def roofline_figure(profiles: dict[str, dict[str, Any]]) -> Any:
     return fig
 
 
-def subgroup_figure(reference: dict[str, Any] | None, after: dict[str, Any] | None) -> Any | None:
+def subgroup_figure(reference: dict[str, Any] | None, after: dict[str, Any] | None, *,
+                    names: tuple[str, str] = ("before (original)", "after (chosen)")) -> Any | None:
     """The primary metric per subgroup before (the original model) and after compression; None when
-    the evaluation data has no groups."""
+    the evaluation data has no groups. ``names``: the two bars' legend entries."""
     import plotly.graph_objects as go
 
     if not after or not after.get("by_group"):
@@ -279,9 +280,9 @@ def subgroup_figure(reference: dict[str, Any] | None, after: dict[str, Any] | No
     before = (after.get("reference_by_group") or (reference or {}).get("by_group") or {})
     fig = go.Figure()
     if before:
-        fig.add_trace(go.Bar(x=labels, y=[before.get(g, {}).get(primary) for g in groups], name="before (original)",
+        fig.add_trace(go.Bar(x=labels, y=[before.get(g, {}).get(primary) for g in groups], name=names[0],
                              marker_color=_GREY))
-    fig.add_trace(go.Bar(x=labels, y=[after["by_group"][g].get(primary) for g in groups], name="after (chosen)",
+    fig.add_trace(go.Bar(x=labels, y=[after["by_group"][g].get(primary) for g in groups], name=names[1],
                          marker_color=_BLUE))
     fig.update_layout(barmode="group", yaxis_title=primary, height=340, legend={"orientation": "h", "y": -0.25},
                       **_LAYOUT)

@@ -37,6 +37,8 @@ def _kind_of(data: dict[str, Any]) -> str:
         return "compare"
     if "checks" in data and "passed" in data:
         return "gate"
+    if "overall" in data and "primary" in data:
+        return "evaluate"
     return "unknown"
 
 

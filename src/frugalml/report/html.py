@@ -154,18 +154,26 @@ def _env_section(env: dict[str, Any]) -> str:
     return table(["", ""], rows)
 
 
-def _subgroup_section(reference: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+# How the two models of a subgroup comparison are named: (legend before, legend after, column before,
+# column after, the reference in prose). A search compares the original with the chosen model; an
+# evaluate run compares its model with the reference it was given.
+_SEARCH_NAMES = ("before (original)", "after (chosen)", "before", "after", "original")
+_EVALUATE_NAMES = ("reference", "this model", "reference", "this model", "reference")
+
+
+def _subgroup_section(reference: dict[str, Any] | None, after: dict[str, Any] | None, *,
+                      names: tuple[str, str, str, str, str] = _SEARCH_NAMES) -> str:
     if not after:
         return "<p class='muted'>The chosen model was not evaluated.</p>"
     primary = after["primary"]
     overall = after["overall"].get(primary, {})
     drop = (after.get("drop") or {}).get(primary) or {}
+    against = (f"; {names[4]} {fmt((after.get('reference') or {}).get(primary))}; drop {fmt(drop.get('value'))} "
+               f"<span class='muted'>[{fmt(drop.get('low'))}, {fmt(drop.get('high'))}]</span>") if drop else ""
     parts = [f"<p>Overall {esc(primary)}: {fmt(overall.get('value'))} "
-             f"<span class='muted'>[{fmt(overall.get('low'))}, {fmt(overall.get('high'))}]</span>; original "
-             f"{fmt((after.get('reference') or {}).get(primary))}; drop {fmt(drop.get('value'))} "
-             f"<span class='muted'>[{fmt(drop.get('low'))}, {fmt(drop.get('high'))}]</span> "
+             f"<span class='muted'>[{fmt(overall.get('low'))}, {fmt(overall.get('high'))}]</span>{against} "
              f"({after.get('n_items')} items, {fmt(100 * after.get('confidence', 0.95), '.0f')}% bootstrap CIs).</p>"]
-    fig = F.subgroup_figure(reference, after)
+    fig = F.subgroup_figure(reference, after, names=names[:2])
     if fig is None:
         parts.append("<p class='note'>The evaluation data has no group column, so there is no per-subgroup view. "
                      "Set <code>data.group_column</code> in frugal.yaml to check quality per subgroup.</p>")
@@ -176,8 +184,8 @@ def _subgroup_section(reference: dict[str, Any] | None, after: dict[str, Any] | 
     for g, metrics in sorted(after["by_group"].items(), key=lambda kv: -after["group_sizes"].get(kv[0], 0)):
         rows.append([esc(g), str(after["group_sizes"].get(g, "")), fmt(before.get(g, {}).get(primary)),
                      fmt(metrics.get(primary)), fmt(after.get("group_drop", {}).get(g))])
-    parts.append(table([f"{esc(after.get('group_column') or 'group')}", "n", f"{esc(primary)} before",
-                        f"{esc(primary)} after", "drop"], rows, numeric=(1, 2, 3, 4)))
+    parts.append(table([f"{esc(after.get('group_column') or 'group')}", "n", f"{esc(primary)} {names[2]}",
+                        f"{esc(primary)} {names[3]}", "drop"], rows, numeric=(1, 2, 3, 4)))
     worst = after.get("worst_group_drop")
     if worst:
         parts.append(f"<p>Worst group: <b>{esc(worst[0])}</b>, drop {fmt(worst[1])} (overall drop "
@@ -446,6 +454,32 @@ def render_compare(comparison: dict[str, Any], *, plotly: str = "inline", run: A
     return page(f"frugalml compare at batch {batch}", "".join(body), plotly=plotly, nav=nav)
 
 
+def render_evaluation(result: dict[str, Any], *, plotly: str = "inline", run: Any = None, nav: str = "") -> str:
+    """An ``evaluate`` run: every metric with its interval (and the reference's value and the drop),
+    then the primary metric per subgroup against the reference."""
+    against = f" against {esc(result.get('reference_model'))}" if result.get("reference_model") else ""
+    body = [f"<h1>Evaluation of {esc(result.get('model'))}</h1>",
+            f"<p>{esc(result.get('task'))} quality on {esc(result.get('data'))}{against}.</p>"]
+    reference, drops = result.get("reference") or {}, result.get("drop") or {}
+    rows = []
+    for metric, e in result["overall"].items():
+        row = [esc(metric) + (" <b>(primary)</b>" if metric == result.get("primary") else ""), fmt(e["value"]),
+               f"[{fmt(e['low'])}, {fmt(e['high'])}]"]
+        if reference:
+            d = drops.get(metric) or {}
+            row += [fmt(reference.get(metric)), fmt(d.get("value")), f"[{fmt(d.get('low'))}, {fmt(d.get('high'))}]"]
+        rows.append(row)
+    headers = ["metric", "value", "CI"] + (["reference", "drop", "paired CI"] if reference else [])
+    body.append(_section("Metrics", "metrics", table(headers, rows, numeric=tuple(range(1, len(headers))))
+                         + "<p class='muted'>drop: how much worse than the reference (positive = worse).</p>"))
+    body.append(_section("Quality by subgroup", "subgroups",
+                         _subgroup_section(None, result, names=_EVALUATE_NAMES)))
+    if run is not None:
+        body.append(_section("Configuration", "config", f"<pre>{esc(json.dumps(run.config, indent=2))}</pre>"))
+        body.append(_section("Environment", "environment", _env_section(run.env)))
+    return page(f"frugalml evaluation of {result.get('model')}", "".join(body), plotly=plotly, nav=nav)
+
+
 def render_run(run: Any, *, plotly: str = "inline", nav: str = "") -> str:
     """A store run's page: its report when it has one (optimize, profile), else its record."""
     if run.result is not None and run.kind == "optimize" and "candidates" in run.result:
@@ -454,6 +488,8 @@ def render_run(run: Any, *, plotly: str = "inline", nav: str = "") -> str:
         return render_profile(run.result, plotly=plotly, run=run, nav=nav)
     if run.result is not None and run.kind == "compare" and run.result.get("contenders"):
         return render_compare(run.result, plotly=plotly, run=run, nav=nav)
+    if run.result is not None and run.kind == "evaluate" and run.result.get("overall"):
+        return render_evaluation(run.result, plotly=plotly, run=run, nav=nav)
     if run.result is not None and run.kind == "scaling-sweep" and run.result.get("points"):
         from frugalml.scaling._report import sweep_run_report
 
@@ -499,10 +535,12 @@ def render_report(source: ReportSource, *, plotly: str = "inline") -> str:
         return render_profile(source.data, plotly=plotly)
     if source.kind == "compare":
         return render_compare(source.data, plotly=plotly)
+    if source.kind == "evaluate":
+        return render_evaluation(source.data, plotly=plotly)
     from frugalml.errors import InvalidArgumentError
 
     raise InvalidArgumentError("target", source.origin, f"holds a {source.kind} result, which has no report",
-                               "Pass an optimize, profile or compare run, or an optimize output directory.")
+                               "Pass an optimize, profile, compare or evaluate run, or an optimize output directory.")
 
 
 def write_report(target: int | str | Path, path: str | Path | None = None, *, store: Any = None) -> Path:
