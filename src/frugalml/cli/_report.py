@@ -17,12 +17,13 @@ _TARGET_HELP = "A run id from 'frugal runs list', or the directory 'frugal optim
 @app.command("report")
 def report_command(
     target: str = typer.Argument(..., help="A run id from 'frugal runs list', the directory 'frugal optimize -o "
-                                 "DIR' wrote, or a JSON file from 'frugal profile --json' or 'frugal compare --json'."),
+                                 "DIR' wrote, or a JSON file from 'frugal profile --json', 'frugal compare --json' or "
+                                 "'frugal evaluate --json'."),
     output: Path = typer.Option(None, "--output", "-o", help="Where to write the HTML (default: report.html in the "
                                 "output directory, or report-RUN.html)."),
     store: str = typer.Option(None, "--store", help=_STORE_HELP),
 ) -> None:
-    """Write the self-contained HTML report of a search, profile or comparison (opens offline)."""
+    """Write the self-contained HTML report of a search, profile, comparison or evaluation (opens offline)."""
     from frugalml.report import write_report
 
     path = write_report(target, output, store=store)

@@ -73,7 +73,7 @@ def load_source(target: int | str | Path, *, store: Any = None) -> ReportSource:
         raise InvalidArgumentError("target", str(path), f"is not valid JSON ({exc})",
                                    "Pass the summary.json frugal wrote, unedited.") from None
     if not isinstance(data, dict) or _kind_of(data) == "unknown":
-        raise InvalidArgumentError("target", str(path), "is not a frugal search summary, profile or comparison",
-                                   "Pass summary.json from 'frugal optimize -o DIR', or the output of "
-                                   "'frugal profile --json' or 'frugal compare --json'.")
+        raise InvalidArgumentError("target", str(path), "is not a frugal search summary, profile, comparison "
+                                   "or evaluation", "Pass summary.json from 'frugal optimize -o DIR', or the output "
+                                   "of 'frugal profile --json', 'frugal compare --json' or 'frugal evaluate --json'.")
     return ReportSource(_kind_of(data), data, None, origin=str(path))

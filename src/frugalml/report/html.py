@@ -1,4 +1,4 @@
-"""HTML reports: one self-contained page per search, profile or comparison, and the run pages `frugal ui`
+"""HTML reports: one self-contained page per search, profile, comparison or evaluation, and the run pages `frugal ui`
 serves.
 
 A search report (what ``frugal optimize`` writes as ``report.html`` and ``frugal report`` rebuilds)
