@@ -36,6 +36,8 @@ def test_digits_split_is_fixed_and_stratified() -> None:
     assert train.features().shape == (len(train), 64)
     assert set(test.labels()) == set(range(10))
     assert load_dataset("zoo:digits", split="test").frame.equals(test.frame)
+    # the repr names the roles, never the rows (it ends up in logs and stored configs)
+    assert repr(test) == "Dataset('zoo:digits', rows=360, label_column='label', feature_shape=(64,), features=64)"
 
 
 def test_files(tmp_path: Path) -> None:

@@ -38,6 +38,15 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.frame)
 
+    def __repr__(self) -> str:
+        # The dataclass repr would print the frame: every row, in logs, errors and stored configs.
+        roles = {"text_column": self.text_column, "label_column": self.label_column,
+                 "group_column": self.group_column, "feature_shape": self.feature_shape}
+        shown = [f"{k}={v!r}" for k, v in roles.items() if v is not None]
+        if self.feature_columns:
+            shown.append(f"features={len(self.feature_columns)}")
+        return f"Dataset({self.name!r}, rows={len(self.frame)}" + "".join(f", {s}" for s in shown) + ")"
+
     @property
     def kind(self) -> str:
         """``"text"`` when rows carry text, ``"tensor"`` when they carry numeric features."""
