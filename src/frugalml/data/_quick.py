@@ -81,9 +81,14 @@ def quick_classifier(kind: str, n_rows: int, seed: int) -> Any:
 
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
-    """Silence scikit-learn's deprecation warning for SVC(probability=True) (see quick_classifier)."""
+    """Silence scikit-learn's deprecation warning for SVC(probability=True) (see quick_classifier), and
+    the text model's ConvergenceWarning: its 30 SGD epochs are a time cap chosen on purpose (a quick
+    model ranks rows; it need not converge), so the warning would only print on every command."""
+    from sklearn.exceptions import ConvergenceWarning
+
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*probability.*", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
         yield
 
 
