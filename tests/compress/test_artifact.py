@@ -126,3 +126,18 @@ def test_compress_to_dir_saves_a_model_already_built(tmp_path: Path, digits_mlp)
         built.metadata["compression"]["recipe"]
     with pytest.raises(InvalidArgumentError, match="compressed=.*not the result of this recipe"):
         compress_to_dir(digits_mlp, [QuantizeDynamic()], tmp_path / "b", compressed=built)
+
+
+def test_fidelity_is_measured_on_a_sample_of_the_test_rows(digits_mlp) -> None:
+    # A file sorted by label: its first rows hold one class. The fidelity sample is seeded over the
+    # test split (any case of "test"), as `evaluate` takes it, so every held-out class is in it.
+    from frugalml.compress._api import _eval_items
+    from frugalml.datasets import load_dataset
+
+    data = load_dataset("zoo:digits")
+    frame = data.frame.sort_values("label", kind="stable").reset_index(drop=True)
+    frame["split"] = np.where(frame["label"] >= 5, "Test", "train")  # the held-out rows are digits 5-9
+    sorted_data = type(data)(data.name, frame, data.text_column, data.feature_columns, data.label_column,
+                             None, data.feature_shape)
+    items, labels = _eval_items(digits_mlp, sorted_data, limit=50)
+    assert len(items) == len(labels) == 50 and set(labels.tolist()) == {5, 6, 7, 8, 9}

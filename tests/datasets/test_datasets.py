@@ -100,3 +100,14 @@ def test_any_unknown_zoo_name_is_a_clear_error(name: str) -> None:
         return
     with pytest.raises(DataError, match="no such built-in dataset"):
         load_dataset(f"zoo:{name}")
+
+
+def test_one_reading_of_the_split_column(tmp_path: Path) -> None:
+    # "Test" / " test " hold rows out as "test" does; train, validation and dev rows are all training data
+    path = tmp_path / "s.csv"
+    path.write_text("text,label,split\na,0,train\nb,1, Test \nc,0,validation\nd,1,test\ne,0,dev\n")
+    data = load_dataset(str(path), label_column="label")
+    assert data.is_test().tolist() == [False, True, False, True, False]
+    assert data.held_out().texts() == ["b", "d"] and data.for_training().texts() == ["a", "c", "e"]
+    plain = load_dataset(str(path), label_column="label").subset([0, 2])  # no test rows: all rows both ways
+    assert len(plain.held_out()) == len(plain.for_training()) == 2

@@ -28,6 +28,7 @@ from frugalml.compress._base import (
 from frugalml.compress.recipe import Recipe
 from frugalml.datasets import Dataset, load_dataset
 from frugalml.errors import InvalidArgumentError
+from frugalml.evaluate._evaluate import eval_dataset
 from frugalml.models import ModelHandle, load_model
 
 __all__ = ["CompressResult", "compress", "compress_headline", "compress_to_dir", "measure_fidelity"]
@@ -51,8 +52,7 @@ def _items_of(handle: ModelHandle, data: str | Dataset | Sequence[Any] | None) -
             return handle.example_inputs, None
     if isinstance(data, (str, Path, Dataset)):
         dataset = data if isinstance(data, Dataset) else load_dataset(data)
-        if "split" in dataset.frame.columns and (dataset.frame["split"] == "train").any():
-            dataset = dataset.split("train")  # never calibrate or train on the evaluation split
+        dataset = dataset.for_training()  # never calibrate or train on the evaluation split
         return handle.items_of(dataset), _labels_of(handle, dataset)
     return data, None
 
@@ -175,10 +175,9 @@ def _eval_items(handle: ModelHandle, data: Any, limit: int = 512) -> tuple[Any, 
         data = handle.default_data
     if not isinstance(data, (str, Path, Dataset)):
         return None, None
-    dataset = data if isinstance(data, Dataset) else load_dataset(data)
-    if "split" in dataset.frame.columns and (dataset.frame["split"] == "test").any():
-        dataset = dataset.split("test")  # held out from calibration and distillation
-    dataset = dataset.subset(slice(0, limit))
+    # The test split (held out from calibration and distillation), and a seeded sample of it, as
+    # `evaluate` takes: the first rows of a file sorted by label would hold only its first classes.
+    dataset = eval_dataset(data, limit=limit)
     return handle.items_of(dataset), _labels_of(handle, dataset)
 
 

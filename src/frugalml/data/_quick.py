@@ -149,7 +149,7 @@ def split_rows(dataset: Dataset, rows: np.ndarray, y: np.ndarray, *, split_colum
         if split_column not in dataset.frame.columns:
             raise DataError("split_column", split_column, "is not a column",
                             f"Available columns: {', '.join(map(str, dataset.frame.columns))}.")
-        is_test = (dataset.frame[split_column].astype(str).str.lower() == "test").to_numpy()[rows]
+        is_test = dataset.is_test(split_column)[rows]
         if not is_test.any() or is_test.all():
             raise DataError("split_column", split_column, "needs both 'test' rows and other rows",
                             "Mark the held-out rows 'test', or leave --split-column out to hold out a fraction.")

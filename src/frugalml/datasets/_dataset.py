@@ -87,6 +87,24 @@ class Dataset:
             label_column=self.label_column, group_column=self.group_column, feature_shape=self.feature_shape,
         )
 
+    def is_test(self, column: str = "split") -> np.ndarray:
+        """The held-out rows, as a boolean mask: ``column`` reads "test" (any case; spaces around it
+        ignored). All False when there is no such column. Every command that holds rows out reads the
+        split this one way, so a row a model was trained or calibrated on is never evaluated on."""
+        if column not in self.frame.columns:
+            return np.zeros(len(self.frame), dtype=bool)
+        return (self.frame[column].astype(str).str.strip().str.lower() == "test").to_numpy()
+
+    def held_out(self) -> Dataset:
+        """The test rows when the ``split`` column marks any, else every row."""
+        mask = self.is_test()
+        return self.subset(np.flatnonzero(mask)) if mask.any() else self
+
+    def for_training(self) -> Dataset:
+        """Every row not marked test (train, validation, dev ...) when some are, else every row."""
+        mask = self.is_test()
+        return self.subset(np.flatnonzero(~mask)) if mask.any() and not mask.all() else self
+
     def split(self, name: str, column: str = "split") -> Dataset:
         """The rows whose ``column`` equals ``name`` (``"train"`` / ``"test"``)."""
         if column not in self.frame.columns:

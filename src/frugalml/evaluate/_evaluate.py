@@ -148,8 +148,7 @@ def eval_dataset(data: str | Path | Dataset, *, text_column: str | None = None, 
                             f"Use one of {', '.join(map(str, dataset.frame.columns))}.")
         dataset = Dataset(dataset.name, dataset.frame, dataset.text_column, dataset.feature_columns,
                           dataset.label_column, group_column, dataset.feature_shape)
-    if "split" in dataset.frame.columns and (dataset.frame["split"] == "test").any():
-        dataset = dataset.split("test")  # never evaluate on rows that calibration or distillation saw
+    dataset = dataset.held_out()  # never evaluate on rows that training, calibration or distillation saw
     if limit is not None and len(dataset) > limit:
         rows = np.sort(np.random.default_rng(seed).choice(len(dataset), size=limit, replace=False))
         dataset = dataset.subset(rows)

@@ -327,7 +327,7 @@ def simulate(*, model: str = "zoo:digits-mlp", data: str = "zoo:digits", label_c
                                    "Use zoo:digits-mlp or zoo:digits-cnn.")
     y_all, classes = encode_labels(dataset.frame[dataset.label_column].to_numpy(), dataset.label_column)
     x_all = dataset.features().reshape(len(dataset), *(handle.input_spec.item_shape or (-1,))).astype(np.float32)
-    is_test = (dataset.frame["split"].astype(str) == "test").to_numpy() if "split" in dataset.frame.columns \
+    is_test = dataset.is_test() if "split" in dataset.frame.columns \
         else np.random.default_rng(seed).random(len(dataset)) < 0.2
     train_rows, test_rows = np.flatnonzero(~is_test), np.flatnonzero(is_test)
     x, y = x_all[train_rows], y_all[train_rows]

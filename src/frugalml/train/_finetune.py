@@ -139,7 +139,7 @@ def _prepare(config: TrainConfig, handle: Any) -> _Data:
                             "to hold out test_fraction of the rows.")
         split_column = None
     if split_column is not None:
-        is_test = (dataset.frame[split_column].astype(str).str.lower() == "test").to_numpy()
+        is_test = dataset.is_test(split_column)
         if is_test.all() or not is_test.any():
             raise DataError("split_column", split_column, "needs both 'test' rows and other rows",
                             "Mark the held-out rows 'test', or set split_column: null to hold out a fraction.")
