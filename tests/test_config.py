@@ -107,3 +107,14 @@ def test_data_roles_load_with_the_configured_columns(tmp_path: Path) -> None:
     assert DataSpec().load("eval") is None and DataSpec().source("train", "zoo:digits") == "zoo:digits"
     with pytest.raises(DataError, match=r"^text_column='sentence': no such column"):
         DataSpec(eval="zoo:digits", text_column="sentence").load("eval")
+
+
+def test_find_config_prefers_the_given_path_then_the_working_directorys_file(tmp_path: Path) -> None:
+    from frugalml.config import find_config
+
+    assert find_config(None, directory=tmp_path) is None  # nothing there: the built-in default
+    (tmp_path / "frugal.yaml").write_text("model: zoo:minilm\n")
+    assert find_config(None, directory=tmp_path) == tmp_path / "frugal.yaml"
+    assert find_config("other.yaml", directory=tmp_path) == Path("other.yaml")  # checked when loaded
+    (tmp_path / "sub").mkdir()
+    assert find_config(None, directory=tmp_path / "sub") is None  # the working directory only, no walking up

@@ -28,6 +28,7 @@ from frugalml._validate import nearest
 from frugalml.errors import DataError, InvalidArgumentError
 
 __all__ = [
+    "CONFIG_FILE_NAME",
     "DEFAULT_CONFIG",
     "TECHNIQUE_FAMILIES",
     "Budgets",
@@ -38,6 +39,7 @@ __all__ = [
     "SearchSpec",
     "ThroughputBudget",
     "config_from_dict",
+    "find_config",
     "load_config",
     "read_yaml",
     "validate_model",
@@ -263,6 +265,20 @@ def read_yaml(path: str | Path, *, argument: str = "config") -> Any:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise InvalidArgumentError(argument, str(path), f"is not valid YAML{where}",
                                    "Fix the YAML syntax (indentation, colons).") from None
+
+
+CONFIG_FILE_NAME = "frugal.yaml"
+
+
+def find_config(path: str | Path | None, *, directory: str | Path = ".") -> Path | None:
+    """The frugal.yaml a command should read: ``path`` when given, else ``frugal.yaml`` in ``directory``
+    (the working directory) when there is one, else None (the built-in default). As with pytest's or
+    ruff's own files, a project's config is found where its commands are run; the library's
+    :func:`load_config` never looks, so code gets what it passes."""
+    if path is not None:
+        return Path(path)
+    found = Path(directory) / CONFIG_FILE_NAME
+    return found if found.is_file() else None
 
 
 def load_config(path: str | Path | Mapping[str, Any] | None) -> FrugalConfig:

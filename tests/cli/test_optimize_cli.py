@@ -48,6 +48,20 @@ def test_gate_fail_exits_1_and_json(tmp_path: Path, sqlite_url: str, capsys) -> 
     assert code == 1 and doc["passed"] is False and doc["failed"] == ["size_mb"]
 
 
+def test_a_frugal_yaml_in_the_working_directory_is_the_config(tmp_path: Path, sqlite_url: str, capsys,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # Run where a project keeps its frugal.yaml, `frugal gate MODEL` reads it (and says so on stderr),
+    # not the built-in default (which refuses a digits model).
+    _yaml(tmp_path, sqlite_url, "  size_mb: 0.001")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(["gate", "zoo:digits-cnn", "--json"], capsys)
+    assert code == 1 and json.loads(out)["failed"] == ["size_mb"]
+    assert "config: ./frugal.yaml (found in the working directory)" in err
+    monkeypatch.chdir(tmp_path.parent)
+    code, _, err = run_cli(["gate", "zoo:digits-cnn", "--store", sqlite_url], capsys)
+    assert code == 2 and "config: the built-in default" in err and "the built-in default gates text" in err
+
+
 def test_optimize_without_a_feasible_candidate_exits_1(tmp_path: Path, sqlite_url: str, capsys) -> None:
     cfg = _yaml(tmp_path, sqlite_url, "  size_mb: 0.001", trials=1)
     code, out, _ = run_cli(["optimize", "--config", str(cfg), "-o", str(tmp_path / "o")], capsys)

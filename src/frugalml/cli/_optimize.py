@@ -19,7 +19,7 @@ from rich.table import Table
 from frugalml._json import dumps
 from frugalml._validate import parse_duration
 from frugalml.cli._app import app, console, err_console
-from frugalml.config import load_config
+from frugalml.config import find_config, load_config
 from frugalml.gate import Verdict, gate
 from frugalml.search import SearchResult, optimize
 
@@ -131,9 +131,19 @@ class _Bar:
                               highlight=False, soft_wrap=True)
 
 
+def _announce(config: Path | None, *, given: bool) -> Path | None:
+    """Say which config a command found (on stderr, so --json stays one document): a frugal.yaml picked
+    up from the working directory, or the built-in default, is never a silent choice."""
+    if not given:
+        err_console.print(f"config: ./{config} (found in the working directory)" if config is not None else
+                          "config: the built-in default (no --config, no ./frugal.yaml)", highlight=False)
+    return config
+
+
 @app.command("optimize")
 def optimize_command(
-    config: Path = typer.Option(None, "--config", "-c", help="frugal.yaml; the built-in default when omitted."),
+    config: Path = typer.Option(None, "--config", "-c", help="frugal.yaml (default: ./frugal.yaml when there is one, "
+                                "else the built-in default)."),
     out: Path = typer.Option(Path("frugal-out"), "--out", "-o", help="Output directory (model, summary.json, report.html, MODEL_CARD.md)."),
     trials: int = typer.Option(None, "--trials", help="Override search.trials."),
     timeout: str = typer.Option(None, "--timeout", help="Start no new trial after this long, e.g. 90s, 10m, 1h "
@@ -148,6 +158,7 @@ def optimize_command(
     Exit 0 when a candidate meets every budget, 1 when none does (the closest is named), 2 on a usage error.
     """
     timeout_s = None if timeout is None else parse_duration(timeout, "--timeout")
+    config = _announce(find_config(config), given=config is not None)
     cfg = load_config(config)
     total = trials or cfg.search.trials
     with _Bar(total) as bar:
@@ -164,7 +175,8 @@ def optimize_command(
 @app.command("gate")
 def gate_command(
     model: str = typer.Argument(..., help="The model to check: an artifact directory, zoo:NAME, or a model path."),
-    config: Path = typer.Option(None, "--config", "-c", help="frugal.yaml with the budgets; the built-in default when omitted."),
+    config: Path = typer.Option(None, "--config", "-c", help="frugal.yaml with the budgets (default: ./frugal.yaml "
+                                "when there is one, else the built-in default)."),
     baseline: str = typer.Option(None, "--baseline", help="A run id or a model directory to check latency regressions against."),
     tolerance: float = typer.Option(0.05, "--tolerance", help="Slowdown vs the baseline that still passes (fraction)."),
     junit: Path = typer.Option(None, "--junit", help="Write a JUnit XML report here."),
@@ -173,6 +185,7 @@ def gate_command(
     store: str = typer.Option(None, "--store", help="Run store URL (default: the config's store)."),
 ) -> None:
     """Measure MODEL, check every budget, and exit 0 (pass), 1 (a budget failed) or 2 (usage error)."""
+    config = _announce(find_config(config), given=config is not None)
     cfg = load_config(config)
     from frugalml.store import default_store_url
 
