@@ -267,7 +267,7 @@ def roofline_figure(profiles: dict[str, dict[str, Any]]) -> Any:
 
 
 def subgroup_figure(reference: dict[str, Any] | None, after: dict[str, Any] | None, *,
-                    names: tuple[str, str] = ("before (original)", "after (chosen)")) -> Any | None:
+                    names: tuple[str, str]) -> Any | None:
     """The primary metric per subgroup before (the original model) and after compression; None when
     the evaluation data has no groups. ``names``: the two bars' legend entries."""
     import plotly.graph_objects as go
