@@ -34,6 +34,32 @@ def test_psi_reads_as_documented() -> None:
     assert d.kind == "categorical" and d.test == "chi2" and d.level == "alert"
 
 
+def test_integer_codes_are_compared_as_categories() -> None:
+    # a 0/1 label or a 1-5 rating is a handful of values: chi-squared over them, not KS on "numbers"
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 2000)
+    d = column_drift("label", labels, rng.integers(0, 2, 2000))
+    assert d.kind == "categorical" and d.test == "chi2" and d.level == "ok"
+    ratings = rng.choice([1, 2, 3, 4, 5], 2000).astype(float)  # floats holding integers (a CSV with blanks)
+    moved = column_drift("rating", ratings, rng.choice([1, 2, 3, 4, 5], 2000, p=[.4, .3, .1, .1, .1]))
+    assert moved.kind == "categorical" and moved.level == "alert"
+    # more distinct values than DISCRETE_MAX, or fractions: numeric, as before
+    assert column_drift("age", rng.integers(18, 90, 500), rng.integers(18, 90, 500)).kind == "numeric"
+    assert column_drift("x", np.array([0.5, 1.0] * 100), np.array([0.5, 1.0] * 100)).kind == "numeric"
+
+
+def test_ks_on_many_tied_rows_warns_nothing() -> None:
+    # 2,000 rounded ages against 2,000: scipy's exact KS fails and it falls back with a RuntimeWarning
+    # that reached the CLI's stderr; the asymptotic p-value is the intended one
+    import warnings
+
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = column_drift("age", rng.normal(40, 10, 2000).round(), rng.normal(45, 10, 2000).round())
+    assert d.kind == "numeric" and d.level == "alert"
+
+
 def test_few_rows_from_the_reference_do_not_alert() -> None:
     # 30 rows drawn from the reference's own distribution: PSI's no-drift value there is ~0.3, above
     # the 0.25 band (with a 1e-4 share floor three draws in four alerted); the level must follow the test

@@ -5,8 +5,12 @@
   (closed on the right; ties merged), categorical bins its categories (plus one for categories the
   reference never saw). The customary reading: < 0.1 stable, 0.1-0.25 a moderate shift, >= 0.25 a
   major one.
-- **KS** (numeric): the two-sample Kolmogorov-Smirnov test (scipy).
+- **KS** (numeric): the two-sample Kolmogorov-Smirnov test (scipy). Where its exact distribution cannot
+  be computed (large samples, ties) scipy falls back to the asymptotic one, as intended.
 - **chi-squared** (categorical): the test of independence on the 2 x categories count table (scipy).
+  A numeric column of at most ``DISCRETE_MAX`` distinct integer values (class labels 0/1, a rating
+  1-5, a count of children) is categorical: KS assumes a continuous distribution and is conservative
+  when every value is a tie, and the table then names which values gained or lost share.
 - **MMD** (embeddings, many dimensions): the squared maximum mean discrepancy with an RBF kernel
   (bandwidth: the median pairwise distance), its p-value from a permutation test.
 
@@ -33,10 +37,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PSI_ALERT", "PSI_WARN", "FeatureDrift", "chi2_test", "holm", "ks_test", "missing_drift", "mmd_test",
+__all__ = ["DISCRETE_MAX", "PSI_ALERT", "PSI_WARN", "FeatureDrift", "chi2_test", "holm", "ks_test", "missing_drift", "mmd_test",
            "psi_categorical", "psi_noise", "psi_numeric"]
 
 PSI_WARN, PSI_ALERT = 0.1, 0.25
+DISCRETE_MAX = 10  # distinct integer values, both sides together, at or below which a numeric column is categorical
 
 
 def _psi(r: np.ndarray, c: np.ndarray) -> float:
@@ -84,9 +89,15 @@ def psi_categorical(reference: np.ndarray, current: np.ndarray) -> float:
 
 
 def ks_test(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
+    import warnings
+
     from scipy.stats import ks_2samp
 
-    result = ks_2samp(reference, current)
+    with warnings.catch_warnings():
+        # scipy's own notice that it used the asymptotic p-value where the exact one failed: expected
+        # for thousands of rows with ties, and not the user's to act on
+        warnings.filterwarnings("ignore", message=".*Exact calculation unsuccessful.*", category=RuntimeWarning)
+        result = ks_2samp(reference, current)
     return float(result.statistic), float(result.pvalue)
 
 
@@ -158,22 +169,29 @@ def level_of(psi: float | None, p_value: float, alpha: float, noise: float = 0.0
 
 
 def column_drift(name: str, reference: np.ndarray, current: np.ndarray, *, alpha: float = 0.01) -> FeatureDrift:
-    """Numeric columns get PSI + KS, anything else PSI + chi-squared."""
-    numeric = np.issubdtype(np.asarray(reference).dtype, np.number) and np.issubdtype(np.asarray(current).dtype,
-                                                                                       np.number)
+    """Numeric columns get PSI + KS; anything else, and numeric columns of at most ``DISCRETE_MAX``
+    distinct integer values, PSI + chi-squared."""
+    reference, current = np.asarray(reference), np.asarray(current)
+    numeric = np.issubdtype(reference.dtype, np.number) and np.issubdtype(current.dtype, np.number)
     if numeric:
         ref = np.asarray(reference, dtype=float)
         cur = np.asarray(current, dtype=float)
         ref, cur = ref[np.isfinite(ref)], cur[np.isfinite(cur)]
+        both = np.concatenate([ref, cur])
+        if len(both) and np.all(both == np.round(both)) and len(np.unique(both)) <= DISCRETE_MAX:
+            # integer codes: compare them as categories ("1", not "1.0", so a table names them as written)
+            reference, current = ref.astype(np.int64).astype(str), cur.astype(np.int64).astype(str)
+            numeric = False
+    if numeric:
         value = psi_numeric(ref, cur)
         stat, p = ks_test(ref, cur)
         noise = psi_noise(len(_edges(ref, 10)) + 1, len(ref), len(cur))
         return FeatureDrift(name, "numeric", value, "ks", stat, p, level_of(value, p, alpha, noise),
                             {"reference_mean": float(ref.mean()), "current_mean": float(cur.mean()),
                              "psi_noise": noise})
-    r, c = _counts(np.asarray(reference), np.asarray(current))
+    r, c = _counts(reference, current)
     value = _psi(r, c)
-    stat, p = chi2_test(np.asarray(reference), np.asarray(current))
+    stat, p = chi2_test(reference, current)
     noise = psi_noise(int(((r + c) > 0).sum()), len(reference), len(current))
     return FeatureDrift(name, "categorical", value, "chi2", stat, p, level_of(value, p, alpha, noise),
                         {"psi_noise": noise})
