@@ -99,6 +99,28 @@ def test_failed_run_and_foreign_json_are_refused(searched: dict, tmp_path: Path)
         write_report(searched["out"], tmp_path)
 
 
+def test_hand_edited_json_is_a_usage_error_not_a_traceback(tmp_path: Path) -> None:
+    # the file is the user's: a field deleted or retyped by hand is theirs to fix, named in one line
+    from frugalml.report import write_model_card
+
+    summary = json.loads(Path(__file__).with_name("old_summary.json").read_text())
+    for candidate in summary["candidates"]:
+        del candidate["recipe_text"]
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(InvalidArgumentError, match=r"looks like a search summary but is not shaped as frugal "
+                                                   r"writes it \(no field 'recipe_text'"):
+        write_report(tmp_path / "summary.json", tmp_path / "r.html")
+    assert not (tmp_path / "r.html").exists()
+    del summary["context"]
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(InvalidArgumentError, match="not shaped as frugal writes it .no field 'context'"):
+        write_model_card(tmp_path, tmp_path / "card.md")
+    evaluation = {"primary": "accuracy", "overall": "high", "task": "classification"}
+    (tmp_path / "ev.json").write_text(json.dumps(evaluation))
+    with pytest.raises(InvalidArgumentError, match="looks like an evaluation but is not shaped"):
+        write_report(tmp_path / "ev.json", tmp_path / "e.html")
+
+
 def test_search_report_shows_the_runoff_round_by_round() -> None:
     summary = json.loads(Path(__file__).with_name("old_summary.json").read_text())
     # #2 beat #3 in every round; #1 was slower on the median but faster in round 4, so it tied with #2

@@ -210,5 +210,15 @@ def write_model_card(target: dict[str, Any] | int | str | Path, path: str | Path
     out = Path(path)
     if out.is_dir():
         raise InvalidArgumentError("output", str(out), "is a directory", "Pass a file path such as MODEL_CARD.md.")
-    atomic_write_bytes(out, model_card(summary, run=run).encode("utf-8"))
+    try:
+        text = model_card(summary, run=run)
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+        if run is not None or isinstance(target, dict):
+            raise  # frugal's own result: a bug to report with its traceback
+        from frugalml.report.html import _shape_error
+
+        raise InvalidArgumentError("target", source.origin, "looks like a search summary but is not shaped as "
+                                   f"frugal writes it ({_shape_error(exc)})", "Pass the summary.json frugal optimize wrote, "
+                                   "unedited; if it is unedited, run with --debug and report the traceback.") from exc
+    atomic_write_bytes(out, text.encode("utf-8"))
     return out

@@ -527,20 +527,33 @@ def render_run(run: Any, *, plotly: str = "inline", nav: str = "") -> str:
 
 def render_report(source: ReportSource, *, plotly: str = "inline") -> str:
     """The report for a loaded :class:`ReportSource`."""
-    if source.run is not None:
-        return render_run(source.run, plotly=plotly)
-    if source.kind == "optimize":
-        return render_search(source.data, plotly=plotly)
-    if source.kind == "profile":
-        return render_profile(source.data, plotly=plotly)
-    if source.kind == "compare":
-        return render_compare(source.data, plotly=plotly)
-    if source.kind == "evaluate":
-        return render_evaluation(source.data, plotly=plotly)
     from frugalml.errors import InvalidArgumentError
 
-    raise InvalidArgumentError("target", source.origin, f"holds a {source.kind} result, which has no report",
-                               "Pass an optimize, profile, compare or evaluate run, or an optimize output directory.")
+    if source.run is not None:
+        return render_run(source.run, plotly=plotly)
+    renderers = {"optimize": render_search, "profile": render_profile, "compare": render_compare,
+                 "evaluate": render_evaluation}
+    if source.kind not in renderers:
+        raise InvalidArgumentError("target", source.origin, f"holds a {source.kind} result, which has no report",
+                                   "Pass an optimize, profile, compare or evaluate run, or an optimize output "
+                                   "directory.")
+    try:
+        return renderers[source.kind](source.data, plotly=plotly)
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+        # a file is the user's to edit: one missing or mistyped field is their error to fix, not a
+        # traceback (a store run's result is frugal's own and keeps its traceback)
+        what = {"optimize": "a search summary", "profile": "a profile", "compare": "a comparison",
+                "evaluate": "an evaluation"}[source.kind]
+        raise InvalidArgumentError("target", source.origin, f"looks like {what} but is not shaped as frugal "
+                                   f"writes it ({_shape_error(exc)})", "Pass the file frugal wrote, unedited; if it "
+                                   "is unedited, run with --debug and report the traceback.") from exc
+
+
+def _shape_error(exc: Exception) -> str:
+    """What a hand-edited result file got wrong, from the error rendering it raised."""
+    if isinstance(exc, KeyError):
+        return f"no field {exc.args[0]!r} where one is expected"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def write_report(target: int | str | Path, path: str | Path | None = None, *, store: Any = None) -> Path:
