@@ -42,6 +42,33 @@ def test_quality_budgets_without_an_evaluation_fail_and_say_why() -> None:
     assert all(not r.passed and r.measured is None and r.violation == 1.0 for r in rows)
 
 
+def test_worst_group_note_names_a_group_only_where_one_dropped() -> None:
+    # every group held or improved: "worst" is then whichever group came first, and naming it read as
+    # a finding ("group difflib", drop 0)
+    from dataclasses import replace
+
+    from frugalml.evaluate import Evaluation, dropped_group
+
+    ev = Evaluation(task="classification", primary="accuracy", higher_is_better={"accuracy": True}, n_items=100,
+                    overall={"accuracy": Estimate(0.9, 0.85, 0.95)}, reference={"accuracy": 0.9},
+                    drop={"accuracy": Estimate(0.0, -0.02, 0.02)}, group_column="g",
+                    by_group={"a": {"accuracy": 0.9}, "b": {"accuracy": 0.95}}, group_sizes={"a": 50, "b": 50},
+                    group_drop={"a": 0.0, "b": -0.05})
+    budgets = Budgets(worst_group_drop=0.02)
+    row = check_budgets(replace(_measured(), evaluation=ev), budgets)[0]
+    assert row.passed and row.measured == 0.0 and row.note == "no group dropped"
+    assert dropped_group(ev.worst_group_drop) is None and "no group dropped" in ev_headline(ev)
+    ev.group_drop["b"] = 0.03
+    row = check_budgets(replace(_measured(), evaluation=ev), budgets)[0]
+    assert not row.passed and row.note == "group b" and dropped_group(ev.worst_group_drop) == "b"
+
+
+def ev_headline(ev) -> str:  # noqa: ANN001 - the one-line summary the store and `runs list` show
+    from frugalml.evaluate import evaluation_headline
+
+    return evaluation_headline(ev.to_dict())
+
+
 def test_verdict_outputs() -> None:
     rows = check_budgets(_measured(), Budgets.model_validate({"latency_p95_ms": 20, "size_mb": 25}))
     verdict = Verdict(model="m", context="edge-cpu", checks=rows, baseline="run 3", regressions=[

@@ -9,7 +9,7 @@ from rich.table import Table
 from frugalml._json import dumps
 from frugalml.cli._app import app, console, err_console
 from frugalml.errors import InvalidArgumentError
-from frugalml.evaluate import Evaluation, evaluate
+from frugalml.evaluate import Evaluation, dropped_group, evaluate
 from frugalml.store import default_store_url
 
 __all__ = ["evaluate_command", "render_evaluation"]
@@ -52,16 +52,17 @@ def render_evaluation(ev: Evaluation) -> None:
     for col in ("group", "rows", ev.primary, *(("reference", "drop") if ev.group_drop else ())):
         groups.add_column(col, justify="left" if col == "group" else "right")
     worst = ev.worst_group_drop
+    dropped = dropped_group(worst)
     for group in sorted(ev.by_group, key=lambda g: (-ev.group_drop.get(g, 0.0), g)):
         row = [group, f"{ev.group_sizes.get(group, 0):,}", _num(ev.by_group[group].get(ev.primary))]
         if ev.group_drop:
             row += [_num(ev.reference_by_group.get(group, {}).get(ev.primary)), _num(ev.group_drop.get(group))]
-        groups.add_row(*row, style="bold" if worst is not None and group == worst[0] else "")
+        groups.add_row(*row, style="bold" if group == dropped else "")
     console.print(groups)
     gap = ev.difference()
     lines = [f"best group minus worst: {_num(gap)}"] if gap is not None else []
     if worst is not None:
-        lines.append(f"worst group drop: {worst[0]} {_num(worst[1])}")
+        lines.append(f"worst group drop: {dropped} {_num(worst[1])}" if dropped else "no group dropped")
     if lines:
         console.print("; ".join(lines), highlight=False)
 

@@ -4,9 +4,10 @@ from frugalml.evaluate._evaluate import (
     Estimate,
     Evaluation,
     Evaluator,
+    dropped_group,
     eval_dataset,
     evaluate,
     evaluation_headline,
 )
 
-__all__ = ["Estimate", "Evaluation", "Evaluator", "eval_dataset", "evaluate", "evaluation_headline"]
+__all__ = ["Estimate", "Evaluation", "Evaluator", "dropped_group", "eval_dataset", "evaluate", "evaluation_headline"]

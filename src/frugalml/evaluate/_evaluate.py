@@ -32,7 +32,7 @@ from frugalml.evaluate._metrics import (
 )
 from frugalml.models import ModelHandle, load_model
 
-__all__ = ["Estimate", "Evaluation", "Evaluator", "eval_dataset", "evaluate", "evaluation_headline"]
+__all__ = ["Estimate", "Evaluation", "Evaluator", "dropped_group", "eval_dataset", "evaluate", "evaluation_headline"]
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,8 @@ class Evaluation:
 
     @property
     def worst_group_drop(self) -> tuple[str, float] | None:
-        """The group whose primary metric dropped most against the reference, and by how much."""
+        """The group whose primary metric dropped most against the reference, and by how much; where no
+        group dropped, that largest change is <= 0 and its group is no finding (see :func:`dropped_group`)."""
         if not self.group_drop:
             return None
         group = max(self.group_drop, key=self.group_drop.__getitem__)
@@ -135,6 +136,14 @@ class Evaluation:
             "difference": self.difference(),
             "worst_group_drop": list(self.worst_group_drop) if self.worst_group_drop else None,
         }
+
+
+def dropped_group(worst: tuple[str, float] | list[Any] | None) -> str | None:
+    """The group a ``worst_group_drop`` names, or None where no group dropped (its drop <= 0: every group
+    held or improved, and which of them "worst" picks is arbitrary)."""
+    if not worst or worst[1] is None or float(worst[1]) <= 0:
+        return None
+    return str(worst[0])
 
 
 def eval_dataset(data: str | Path | Dataset, *, text_column: str | None = None, label_column: str | None = None,
@@ -392,6 +401,6 @@ def evaluation_headline(result: dict[str, Any]) -> str:
     if drop is not None:
         text += f", drop {drop['value']:.4g}"
     if result.get("worst_group_drop"):
-        group, value = result["worst_group_drop"]
-        text += f"; worst group {group} {value:.4g}"
+        group = dropped_group(result["worst_group_drop"])
+        text += f"; worst group {group} {result['worst_group_drop'][1]:.4g}" if group else "; no group dropped"
     return text

@@ -99,7 +99,13 @@ def check_budgets(m: Measured, budgets: Budgets) -> list[BudgetCheck]:
             rows.append(_row(f"quality_drop ({ev.primary})", d.value, qd.max, "max", "", low=d.low, high=d.high))
     if budgets.worst_group_drop is not None:
         worst = ev.worst_group_drop if ev is not None else None
-        note = f"group {worst[0]}" if worst else ("no group column" if ev is not None else "")
+        if worst:
+            from frugalml.evaluate import dropped_group
+
+            group = dropped_group(worst)
+            note = f"group {group}" if group else "no group dropped"
+        else:
+            note = "no group column" if ev is not None else ""
         rows.append(_row("worst_group_drop", worst[1] if worst else None, budgets.worst_group_drop, "max", "",
                          note=note))
     if budgets.subgroup_gap is not None:

@@ -131,7 +131,11 @@ def model_card(summary: dict[str, Any], *, run: Any = None) -> str:
              _f((ev.get("group_drop") or {}).get(g))] for g, m in ev["by_group"].items()]))
         worst = ev.get("worst_group_drop")
         if worst:
-            out.append(f"\nWorst group: **{worst[0]}**, drop {_f(worst[1])}.\n")
+            from frugalml.evaluate import dropped_group
+
+            group = dropped_group(worst)
+            out.append(f"\nWorst group: **{group}**, drop {_f(worst[1])}.\n" if group else
+                       "\nNo group dropped against the original.\n")
     verdict = summary.get("verdict")
     if verdict:
         out.append(f"\nGate on the saved model: **{'pass' if verdict['passed'] else 'fail'}**.\n\n")

@@ -188,8 +188,12 @@ def _subgroup_section(reference: dict[str, Any] | None, after: dict[str, Any] | 
                         f"{esc(primary)} {names[3]}", "drop"], rows, numeric=(1, 2, 3, 4)))
     worst = after.get("worst_group_drop")
     if worst:
-        parts.append(f"<p>Worst group: <b>{esc(worst[0])}</b>, drop {fmt(worst[1])} (overall drop "
-                     f"{fmt(drop.get('value'))}).</p>")
+        from frugalml.evaluate import dropped_group
+
+        group = dropped_group(worst)
+        parts.append(f"<p>Worst group: <b>{esc(group)}</b>, drop {fmt(worst[1])} (overall drop "
+                     f"{fmt(drop.get('value'))}).</p>" if group else
+                     f"<p>No group dropped against the reference (overall drop {fmt(drop.get('value'))}).</p>")
     return "".join(parts)
 
 
