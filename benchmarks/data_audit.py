@@ -1,8 +1,9 @@
 """What does `frugal data audit` find, and what does it cost? Planted problems, and a million rows.
 
-1. Planted problems (frugalml.data.planted_digits / planted_text): exact copies, near copies (digits:
-   a quarter of the pixels moved by 1 of 16; text: one word in 12 dropped), 10% of digit labels
-   flipped, a quarter of the copies put in the other split. Precision and recall of each finding.
+1. Planted problems (frugalml.data.planted_digits / planted_tabular / planted_text): exact copies,
+   near copies (digits: a quarter of the pixels moved by 1 of 16; breast-cancer table: every value
+   times 1 + N(0, 0.002); text: one word in 12 dropped), 10% of digit and table labels flipped, a
+   quarter of the copies put in the other split. Precision and recall of each finding.
 2. Scale: an audit of 1,000,000 generated text rows (two random stdlib docstring sentences and an
    identifier per row, 2% exact and 2% near copies, a label column) in a separate process: wall
    time and peak RSS (the target: <= 2 GB).
@@ -30,10 +31,11 @@ def _pr(found: set[int], truth: set[int]) -> dict[str, float]:
 
 
 def planted(tmp: Path) -> dict[str, object]:
-    from frugalml.data import audit, planted_digits, planted_text
+    from frugalml.data import audit, planted_digits, planted_tabular, planted_text
 
     out: dict[str, object] = {}
     for name, make, kwargs in (("digits", planted_digits, {"label_column": "label"}),
+                               ("breast-cancer", planted_tabular, {"label_column": "label"}),
                                ("stdlib-docs", planted_text, {"find_label_issues": False})):
         p = make()
         path = tmp / f"{name}.parquet"
@@ -43,7 +45,7 @@ def planted(tmp: Path) -> dict[str, object]:
         row = {"rows": r.n_rows, "seconds": time.perf_counter() - started,
                "exact_duplicates": _pr({a for a, _ in r.exact_duplicates}, p.exact),
                "near_duplicates": _pr({a for a, _, _ in r.near_duplicates}, p.near),
-               "leakage": _pr({a for a, _, _ in r.leakage}, p.leaked)}
+               "leakage": _pr({a for a, _, _ in r.leakage}, p.leaked), "near_metric": r.near_metric}
         if p.flipped:
             row["label_issues"] = _pr({a for a, _, _ in r.label_issues}, p.flipped)
         out[name] = row

@@ -121,6 +121,49 @@ def test_schema_failures_are_counted(tmp_path: Path) -> None:
         audit(tmp_path / "d.csv", schema=tmp_path / "dtype.yaml", text_column="kind")
 
 
+def test_tabular_rows_are_compared_in_their_own_units(tmp_path: Path) -> None:
+    # breast cancer's 30 columns span 7,800x in standard deviation (area vs smoothness): raw cosine
+    # called 567 of its 569 rows near copies of an earlier row. Standardised and calibrated against a
+    # column-shuffled copy, none are, and copies with 0.1% noise on every value are all found.
+    import numpy as np
+    from sklearn.datasets import load_breast_cancer
+
+    from frugalml.data._audit import _share_one_scale
+
+    frame = load_breast_cancer(as_frame=True).frame
+    features = [c for c in frame.columns if c != "target"]
+    assert not _share_one_scale(frame[features].to_numpy()) and _share_one_scale(
+        planted_digits().frame.filter(like="px").to_numpy())
+    rng = np.random.default_rng(0)
+    copies = frame.iloc[rng.choice(len(frame), 20, replace=False)].copy()
+    copies[features] = copies[features] * (1 + rng.normal(0, 0.001, (20, len(features))))
+    for rows, planted in ((frame, set()), (pd.concat([frame, copies], ignore_index=True),
+                                           set(range(len(frame), len(frame) + 20)))):
+        rows.to_csv(tmp_path / "bc.csv", index=False)
+        r = audit(tmp_path / "bc.csv", label_column="target", find_label_issues=False)
+        found = {a for a, _, _ in r.near_duplicates}
+        assert found == planted and r.near_metric == "distance_sd"
+        assert all(0 <= d <= 0.1 for _, _, d in r.near_duplicates)
+        assert any("standardised" in n and "(30 in all)" in n for n in r.notes)
+    # two columns, one of them whole years (it reported 1,999 near copies in 2,000 rows): only rows
+    # far closer than shuffled ones count; with only small whole numbers, shuffled rows tie exactly,
+    # so only exact duplicates count, and a note says why
+    n = 2000
+    people = pd.DataFrame({"age": rng.normal(40, 10, n).round(), "income": rng.lognormal(10, 0.5, n),
+                           "label": rng.integers(0, 2, n)})
+    people.to_csv(tmp_path / "people.csv", index=False)
+    r = audit(tmp_path / "people.csv", label_column="label", find_label_issues=False)
+    assert len(r.near_duplicates) <= n // 100
+    counts = pd.DataFrame({"children": rng.integers(0, 5, n), "cars": rng.integers(0, 3, n),
+                           "rooms": rng.integers(1, 8, n), "label": rng.integers(0, 2, n)})
+    counts.to_csv(tmp_path / "counts.csv", index=False)
+    r = audit(tmp_path / "counts.csv", label_column="label", find_label_issues=False)
+    assert r.near_duplicates == [] and len(r.exact_duplicates) > 1800  # 105 distinct rows: the rest repeat
+    assert any("not told apart from chance" in note for note in r.notes)
+    with pytest.raises(InvalidArgumentError, match="cosine_threshold=2"):
+        audit(tmp_path / "people.csv", cosine_threshold=2)
+
+
 @pytest.mark.parametrize("content, name, kwargs, error, match", [
     ("", "empty.csv", {}, DataError, "is empty"),
     ("a,b\n", "header.csv", {}, DataError, "has no rows"),

@@ -33,7 +33,8 @@ def audit_command(
     near_threshold: float = typer.Option(0.7, "--near-threshold", help="Jaccard similarity (character 5-grams) "
                                          "for near-duplicate text."),
     cosine_threshold: float = typer.Option(0.995, "--cosine-threshold", help="Cosine similarity for near-duplicate "
-                                           "vectors."),
+                                           "vectors whose columns share one scale (pixels, embeddings); other "
+                                           "numeric rows are standardised and compared by distance."),
     no_label_issues: bool = typer.Option(False, "--no-label-issues", help="Skip the label-issue model."),
     write_clean_to: Path = typer.Option(None, "--write-clean", help="Write a copy without duplicates and label "
                                         "issues (the input is never modified)."),
@@ -65,7 +66,8 @@ def audit_command(
     table.add_row("exact duplicates", f"{s['exact_duplicates']:,}",
                   ", ".join(f"{r}: {e}" for r, e in report.exact_duplicates[:5]))
     table.add_row("near duplicates", f"{s['near_duplicates']:,}",
-                  ", ".join(f"{r}: {e} ({sim:.2f})" for r, e, sim in report.near_duplicates[:5]))
+                  ", ".join(f"{r}: {e} ({sim:.2f}{' sd' if report.near_metric == 'distance_sd' else ''})"
+                            for r, e, sim in report.near_duplicates[:5]))
     table.add_row("train/test leakage", f"{s['leakage']:,}" if report.split_column else "not checked (no --split-column)",
                   ", ".join(f"{r}: {e}" for r, e, _ in report.leakage[:5]))
     table.add_row("label issues", f"{s['label_issues']:,}" if report.label_issues_checked else "not checked",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["Planted", "planted_digits", "planted_text"]
+__all__ = ["Planted", "planted_digits", "planted_tabular", "planted_text"]
 
 
 @dataclass
@@ -110,6 +110,40 @@ def planted_digits(*, dup_fraction: float = 0.05, near_fraction: float = 0.05, n
         jitter = rng.choice([-1, 0, 0, 0, 0, 0, 0, 1], size=len(pixel))
         for c, j in zip(pixel, jitter):
             row[c] = float(np.clip(row[c] + j, 0, 16))
+        near.add(n + len(extra))
+        extra.append(row)
+    leaked: set[int] = set()
+    _leak(extra, n, leaked, rng)
+    return Planted(pd.concat([base, pd.DataFrame(extra)], ignore_index=True), exact=exact, near=near, flipped=flipped,
+                   leaked=leaked)
+
+
+def planted_tabular(*, dup_fraction: float = 0.05, near_fraction: float = 0.05, noise_fraction: float = 0.10,
+                    jitter: float = 0.002, seed: int = 0) -> Planted:
+    """scikit-learn's bundled breast-cancer table (569 rows, 30 measurements in their own units, from
+    0.01 to 4,000; label 0/1, a seeded 80/20 split) with copies appended: exact, and near (every value
+    multiplied by 1 + N(0, ``jitter``): a re-measurement or a rounding); ``noise_fraction`` of the
+    original rows' labels flipped."""
+    from sklearn.datasets import load_breast_cancer
+
+    rng = np.random.default_rng(seed)
+    base = load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"})
+    features = [c for c in base.columns if c != "label"]
+    base["split"] = np.where(rng.random(len(base)) < 0.8, "train", "test")
+    n = len(base)
+    flipped = set(rng.choice(n, size=int(noise_fraction * n), replace=False).tolist())
+    labels = base["label"].to_numpy().copy()
+    labels[sorted(flipped)] = 1 - labels[sorted(flipped)]
+    base["label"] = labels
+    extra, exact, near = [], set(), set()
+    clean = sorted(set(range(n)) - flipped)
+    for i in rng.choice(clean, size=int(dup_fraction * n), replace=False):
+        exact.add(n + len(extra))
+        extra.append(base.iloc[i].to_dict())
+    for i in rng.choice(clean, size=int(near_fraction * n), replace=False):
+        row = base.iloc[i].to_dict()
+        for c, factor in zip(features, 1 + rng.normal(0, jitter, len(features))):
+            row[c] = float(row[c] * factor)
         near.add(n + len(extra))
         extra.append(row)
     leaked: set[int] = set()
