@@ -6,6 +6,7 @@ which row), and which labels were flipped. Used by ``benchmarks/data_audit.py`` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -99,17 +100,29 @@ def planted_digits(*, dup_fraction: float = 0.05, near_fraction: float = 0.05, n
     for i in flipped:
         labels[i] = rng.choice([c for c in range(10) if c != labels[i]])
     base["label"] = labels
-    extra, exact, near = [], set(), set()
     pixel = list(data.feature_columns)
+
+    def nudge(row: dict) -> None:
+        jitter = rng.choice([-1, 0, 0, 0, 0, 0, 0, 1], size=len(pixel))
+        for c, j in zip(pixel, jitter):
+            row[c] = float(np.clip(row[c] + j, 0, 16))
+
+    return _with_copies(base, flipped, dup_fraction, near_fraction, nudge, rng)
+
+
+def _with_copies(base: pd.DataFrame, flipped: set[int], dup_fraction: float, near_fraction: float,
+                 perturb: Callable[[dict], None], rng: np.random.Generator) -> Planted:
+    """``base`` with exact copies and near copies (``perturb`` edits a row in place) of rows whose label
+    was not flipped appended, every fourth copy put in the other split."""
+    n = len(base)
+    extra, exact, near = [], set(), set()
     clean = sorted(set(range(n)) - flipped)  # copies of clean rows: their labels are right
     for i in rng.choice(clean, size=int(dup_fraction * n), replace=False):
         exact.add(n + len(extra))
         extra.append(base.iloc[i].to_dict())
     for i in rng.choice(clean, size=int(near_fraction * n), replace=False):
         row = base.iloc[i].to_dict()
-        jitter = rng.choice([-1, 0, 0, 0, 0, 0, 0, 1], size=len(pixel))
-        for c, j in zip(pixel, jitter):
-            row[c] = float(np.clip(row[c] + j, 0, 16))
+        perturb(row)
         near.add(n + len(extra))
         extra.append(row)
     leaked: set[int] = set()
@@ -135,18 +148,9 @@ def planted_tabular(*, dup_fraction: float = 0.05, near_fraction: float = 0.05, 
     labels = base["label"].to_numpy().copy()
     labels[sorted(flipped)] = 1 - labels[sorted(flipped)]
     base["label"] = labels
-    extra, exact, near = [], set(), set()
-    clean = sorted(set(range(n)) - flipped)
-    for i in rng.choice(clean, size=int(dup_fraction * n), replace=False):
-        exact.add(n + len(extra))
-        extra.append(base.iloc[i].to_dict())
-    for i in rng.choice(clean, size=int(near_fraction * n), replace=False):
-        row = base.iloc[i].to_dict()
+
+    def remeasure(row: dict) -> None:
         for c, factor in zip(features, 1 + rng.normal(0, jitter, len(features))):
             row[c] = float(row[c] * factor)
-        near.add(n + len(extra))
-        extra.append(row)
-    leaked: set[int] = set()
-    _leak(extra, n, leaked, rng)
-    return Planted(pd.concat([base, pd.DataFrame(extra)], ignore_index=True), exact=exact, near=near, flipped=flipped,
-                   leaked=leaked)
+
+    return _with_copies(base, flipped, dup_fraction, near_fraction, remeasure, rng)
