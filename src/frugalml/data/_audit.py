@@ -390,6 +390,8 @@ def _near_rows(x: np.ndarray, exact: set[int], *, seed: int, cap: float = 0.1,
     z /= np.sqrt(z.shape[1])  # Euclidean distance is now the RMS over columns, in standard deviations
     rng = np.random.default_rng(seed)
     originals = np.array([i for i in range(len(z)) if i not in exact])
+    if len(originals) < 3:  # (almost) every row an exact copy: nothing left to calibrate on
+        return [], 0.0
     shuffled = np.column_stack([rng.permutation(z[originals, j]) for j in range(z.shape[1])])
     null, _ = NearestNeighbors(n_neighbors=2).fit(shuffled).kneighbors(shuffled)
     radius = min(cap, float(np.quantile(null[:, 1], chance)))

@@ -10,7 +10,7 @@
 - **chi-squared** (categorical): the test of independence on the 2 x categories count table (scipy).
   A numeric column of at most ``DISCRETE_MAX`` distinct integer values (class labels 0/1, a rating
   1-5, a count of children) is categorical: KS assumes a continuous distribution and is conservative
-  when every value is a tie, and the table then names which values gained or lost share.
+  when every value is a tie.
 - **MMD** (embeddings, many dimensions): the squared maximum mean discrepancy with an RBF kernel
   (bandwidth: the median pairwise distance), its p-value from a permutation test.
 
@@ -179,7 +179,8 @@ def column_drift(name: str, reference: np.ndarray, current: np.ndarray, *, alpha
         ref, cur = ref[np.isfinite(ref)], cur[np.isfinite(cur)]
         both = np.concatenate([ref, cur])
         if len(both) and np.all(both == np.round(both)) and len(np.unique(both)) <= DISCRETE_MAX:
-            # integer codes: compare them as categories ("1", not "1.0", so a table names them as written)
+            # integer codes, as categories; through int64 so a file read as float (a blank made the
+            # column float) gives "1" as the other file's integers do, not a new category "1.0"
             reference, current = ref.astype(np.int64).astype(str), cur.astype(np.int64).astype(str)
             numeric = False
     if numeric:
