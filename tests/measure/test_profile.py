@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import pytest
@@ -125,11 +126,13 @@ def test_rapl_meter_reads_and_handles_wraparound(tmp_path: Path) -> None:
 
 def test_cpu_estimate_scales_with_cpu_time(monkeypatch) -> None:
     meter = CpuTimeEstimate(watts_per_core=10.0)
+    cpu0 = time.process_time()
     start = meter.read_j()
-    x = torch.randn(512, 512)
-    for _ in range(20):
-        x @ x
-    assert meter.read_j() - start > 0
+    busy = time.process_time()
+    while time.process_time() - busy < 0.05:  # >= 50 ms of CPU between the two readings
+        sum(i * i for i in range(10_000))
+    joules = meter.read_j() - start
+    assert 10.0 * 0.05 <= joules <= 10.0 * (time.process_time() - cpu0)
     monkeypatch.setenv("FRUGAL_CPU_WATTS_PER_CORE", "abc")
     with pytest.raises(InvalidArgumentError, match="FRUGAL_CPU_WATTS_PER_CORE"):
         CpuTimeEstimate()

@@ -16,6 +16,7 @@ run starts and one when it ends:
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import psutil
@@ -26,9 +27,17 @@ log = logging.getLogger(__name__)
 
 
 def _cpu_seconds() -> float:
-    times = psutil.Process().cpu_times()
-    return float(times.user + times.system + getattr(times, "children_user", 0.0)
-                 + getattr(times, "children_system", 0.0))
+    # time.process_time() reads CLOCK_PROCESS_CPUTIME_ID (ns resolution). psutil's cpu_times() comes
+    # from /proc in clock ticks (10 ms), so a short run could read as 0 s of CPU and 0 J.
+    own = time.process_time()
+    try:
+        import resource  # POSIX only; children's user + system time at microsecond resolution
+
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own + kids.ru_utime + kids.ru_stime
+    except ImportError:
+        times = psutil.Process().cpu_times()
+        return own + float(getattr(times, "children_user", 0.0) + getattr(times, "children_system", 0.0))
 
 
 class RunCostMeter:
