@@ -136,7 +136,9 @@ def test_cascade_escalates_only_unsure_items(mlp: ServedModel, cnn: ServedModel,
     x, _ = digits
     models = {"zoo:digits-cnn": cnn}
     with _client(mlp, model=None, cascade="zoo:digits-mlp:zoo:digits-cnn", threshold=0.99, models=models) as client:
-        answers = client.post("/v1/predict", json={"inputs": x[:60].tolist()}).json()["predictions"]
+        body = client.post("/v1/predict", json={"inputs": x[:60].tolist()}).json()
+        assert body["model"] == "zoo:digits-mlp:zoo:digits-cnn"  # the pair answered, not the small model alone
+        answers = body["predictions"]
         small = mlp.handle.predict(x[:60])
         confident = (np.exp(small - small.max(1, keepdims=True)) / np.exp(small - small.max(1, keepdims=True)).sum(1,
                      keepdims=True)).max(1) >= 0.99
@@ -146,7 +148,9 @@ def test_cascade_escalates_only_unsure_items(mlp: ServedModel, cnn: ServedModel,
         assert all(a["index"] == int(large[i]) for i, a in enumerate(answers) if a["stage"] == "large")
         metrics = client.get("/metrics").text
         assert f'frugal_cascade_items_total{{stage="large"}} {float(60 - confident.sum())}' in metrics
-        assert client.get("/readyz").json()["cascade"] == {"large": "zoo:digits-cnn", "threshold": 0.99}
+        ready = client.get("/readyz").json()
+        assert ready["model"] == "zoo:digits-mlp:zoo:digits-cnn"
+        assert ready["cascade"] == {"small": "zoo:digits-mlp", "large": "zoo:digits-cnn", "threshold": 0.99}
     with pytest.raises(InvalidArgumentError, match="threshold"):
         create_app(ServeConfig(cascade="zoo:digits-mlp:zoo:digits-cnn", threshold=1.5), models={
             "zoo:digits-mlp": mlp, "zoo:digits-cnn": cnn}).state.server.start()

@@ -191,7 +191,7 @@ def create_app(config: ServeConfig, *, models: dict[str, ServedModel] | None = N
                                             server.metrics.batch_size.observe(n), server.metrics.batch_latency.observe(s)))
         await server.batcher.start()
         server.ready = True
-        log.info("serving %s (%s, %s) batch<=%d wait<=%.1f ms", server.model.spec, server.model.task, server.model.kind,
+        log.info("serving %s (%s, %s) batch<=%d wait<=%.1f ms", server.stage.spec, server.model.task, server.model.kind,
                  c.max_batch, c.max_wait_ms)
         try:
             yield
@@ -252,7 +252,7 @@ def create_app(config: ServeConfig, *, models: dict[str, ServedModel] | None = N
         except InputError as exc:
             m.errors.labels("invalid").inc()
             return done(422, _error(422, str(exc)))
-        keys = [cache_key(endpoint, model.spec, item) for item in items]
+        keys = [cache_key(endpoint, server.stage.spec, item) for item in items]
         answers: list[Any] = [server.cache.get(k) for k in keys]
         missing = [i for i, a in enumerate(answers) if a is None]
         m.cache_hits.inc(len(items) - len(missing))
@@ -275,11 +275,11 @@ def create_app(config: ServeConfig, *, models: dict[str, ServedModel] | None = N
                 server.cache.put(keys[i], answer)
         m.items.labels(endpoint).inc(len(items))
         if endpoint == "/v1/embed":
-            payload: dict[str, Any] = {"model": model.spec, "embeddings": [a["embedding"] for a in answers],
+            payload: dict[str, Any] = {"model": server.stage.spec, "embeddings": [a["embedding"] for a in answers],
                                        "dims": len(answers[0]["embedding"])}
         else:
             keep = (lambda a: a) if body.scores else (lambda a: {k: v for k, v in a.items() if k != "scores"})
-            payload = {"model": model.spec, "predictions": [keep(a) for a in answers]}
+            payload = {"model": server.stage.spec, "predictions": [keep(a) for a in answers]}
         return done(200, JSONResponse(payload, headers={"X-Cache-Hits": str(len(items) - len(missing))}))
 
     @app.post("/v1/predict")
@@ -298,13 +298,14 @@ def create_app(config: ServeConfig, *, models: dict[str, ServedModel] | None = N
     async def readyz() -> Response:
         if not server.ready:
             return _error(503, "loading")
-        info: dict[str, Any] = {"status": "ready", "model": server.model.spec, "task": server.model.task,
+        info: dict[str, Any] = {"status": "ready", "model": server.stage.spec, "task": server.model.task,
                                 "input": server.model.kind}
         overhead = server.model.overhead_tokens_
         if overhead is not None and math.isfinite(overhead):  # the model splits mixed-length batches
             info["split_overhead_tokens"] = round(overhead, 1)
         if isinstance(server.stage, Cascade):
-            info["cascade"] = {"large": server.stage.large.spec, "threshold": server.stage.threshold}
+            info["cascade"] = {"small": server.stage.small.spec, "large": server.stage.large.spec,
+                               "threshold": server.stage.threshold}
         if server.shadow is not None:
             info["shadow"] = server.shadow.summary()
         if server.drift is not None:
@@ -332,8 +333,8 @@ def _record_shadow(server: Server) -> None:
         from frugalml.store import Measurement, open_store
 
         run = open_store(server.config.store).start_run(
-            "shadow", name=f"{server.model.spec} vs {summary['candidate']}",
-            config={"primary": server.model.spec, "candidate": summary["candidate"]})
+            "shadow", name=f"{server.stage.spec} vs {summary['candidate']}",
+            config={"primary": server.stage.spec, "candidate": summary["candidate"]})
         measurements = [Measurement("compared", summary["compared"], "count"),
                         Measurement("errors", summary["error"], "count"),
                         Measurement("dropped", summary["dropped"], "count")]

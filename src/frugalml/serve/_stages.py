@@ -26,6 +26,7 @@ class Single:
 
     def __init__(self, model: ServedModel) -> None:
         self.model = model
+        self.spec = model.spec  # what the responses name as their model
 
     def __call__(self, items: list[Any]) -> list[dict[str, Any]]:
         outputs = self.model.run(items)
@@ -51,6 +52,8 @@ class Cascade:
         _same_classes("cascade", small, large)
         self.small, self.large, self.threshold, self.metrics = small, large, threshold, metrics
         self.model = small  # what validates inputs
+        # responses name the pair, as --cascade gave it: an answer may come from either model
+        self.spec = f"{small.spec}:{large.spec}"
 
     def __call__(self, items: list[Any]) -> list[dict[str, Any]]:
         answers = [self.small.answer(o, scores=True) | {"stage": "small"} for o in self.small.run(items)]
