@@ -164,6 +164,31 @@ def test_tabular_rows_are_compared_in_their_own_units(tmp_path: Path) -> None:
         audit(tmp_path / "people.csv", cosine_threshold=2)
 
 
+def test_near_metric_can_be_forced(tmp_path: Path) -> None:
+    # near_metric overrides the scale test both ways, says so in a note, and is checked before any row
+    # is read when it cannot apply
+    from frugalml.data import planted_tabular
+
+    p = planted_tabular()
+    p.frame.to_parquet(tmp_path / "bc.parquet")
+    forced = audit(tmp_path / "bc.parquet", label_column="label", find_label_issues=False, near_metric="cosine")
+    # raw cosine on columns in their own units finds the planted copies and many rows that are not
+    found = {a for a, _, _ in forced.near_duplicates}
+    assert forced.near_metric == "cosine" and p.near <= found and len(found) > 5 * len(p.near)
+    assert any("as asked" in n and "automatic choice for these columns is distance_sd" in n for n in forced.notes)
+    pixels = planted_digits()
+    pixels.frame.to_parquet(tmp_path / "px.parquet")
+    r = audit(tmp_path / "px.parquet", label_column="label", find_label_issues=False, near_metric="distance_sd")
+    assert r.near_metric == "distance_sd" and any("automatic choice for these columns is cosine" in n for n in r.notes)
+    auto = audit(tmp_path / "px.parquet", label_column="label", find_label_issues=False)
+    assert auto.near_metric == "cosine" and not any("as asked" in n for n in auto.notes)
+    for kwargs, match in (({"near_metric": "euclid"}, "near_metric='euclid'.*must be one of auto, jaccard"),
+                          ({"near_metric": "jaccard"}, "near_metric='jaccard'.*no text column"),
+                          ({"near_metric": "cosine", "text_column": "split"}, "near_metric='cosine'.*text column")):
+        with pytest.raises(InvalidArgumentError, match=match):
+            audit(tmp_path / "bc.parquet", **kwargs)
+
+
 @pytest.mark.parametrize("content, name, kwargs, error, match", [
     ("", "empty.csv", {}, DataError, "is empty"),
     ("a,b\n", "header.csv", {}, DataError, "has no rows"),
@@ -194,3 +219,5 @@ def test_cli_audit_and_usage_errors(cli, digits, tmp_path: Path) -> None:
     assert code == 2 and "Did you mean 'label'" in err and "Traceback" not in err
     code, out, _ = cli(["data", "audit", "zoo:digits", "--no-label-issues"])
     assert code == 0 and "Audit of zoo:digits (1,797 rows" in out and "not checked (no --split-column)" not in out
+    code, _, err = cli(["data", "audit", "zoo:digits", "--no-label-issues", "--near-metric", "jaccard"])
+    assert code == 2 and "near_metric='jaccard'" in err and "Traceback" not in err

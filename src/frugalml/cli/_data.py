@@ -35,6 +35,9 @@ def audit_command(
     cosine_threshold: float = typer.Option(0.995, "--cosine-threshold", help="Cosine similarity for near-duplicate "
                                            "vectors whose columns share one scale (pixels, embeddings); other "
                                            "numeric rows are standardised and compared by distance."),
+    near_metric: str = typer.Option("auto", "--near-metric", help="How near-duplicate rows are compared: auto "
+                                    "(jaccard for text; cosine for vectors on one scale, distance_sd otherwise), "
+                                    "or force cosine or distance_sd on numeric rows."),
     no_label_issues: bool = typer.Option(False, "--no-label-issues", help="Skip the label-issue model."),
     write_clean_to: Path = typer.Option(None, "--write-clean", help="Write a copy without duplicates and label "
                                         "issues (the input is never modified)."),
@@ -49,7 +52,7 @@ def audit_command(
         task = bar.add_task("reading")
         report = audit(data, text_column=text_column, label_column=label_column, group_column=group_column,
                        split_column=split_column, schema=schema, near_threshold=near_threshold,
-                       cosine_threshold=cosine_threshold, find_label_issues=not no_label_issues,
+                       cosine_threshold=cosine_threshold, near_metric=near_metric, find_label_issues=not no_label_issues,
                        on_progress=lambda rows, message: bar.update(task, description=message))
     written = write_clean(report, write_clean_to, overwrite=overwrite) if write_clean_to is not None else None
     if as_json:

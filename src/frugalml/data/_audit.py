@@ -44,6 +44,8 @@ from frugalml.errors import DataError, InvalidArgumentError
 
 __all__ = ["AuditReport", "audit"]
 
+NEAR_METRICS = ("auto", "jaccard", "cosine", "distance_sd")
+
 log = logging.getLogger(__name__)
 
 _SPACE = re.compile(r"\s+")
@@ -136,8 +138,8 @@ def _check_column_types(chunk: pd.DataFrame, column: str, role: str) -> None:
 
 def audit(data: str | Path, *, text_column: str | None = None, label_column: str | None = None,
           group_column: str | None = None, split_column: str | None = None, schema: str | Path | None = None,
-          near_threshold: float = 0.7, cosine_threshold: float = 0.995, num_perm: int = 64,
-          label_probs: np.ndarray | None = None, find_label_issues: bool = True, max_label_rows: int = 200_000,
+          near_threshold: float = 0.7, cosine_threshold: float = 0.995, near_metric: str = "auto",
+          num_perm: int = 64, label_probs: np.ndarray | None = None, find_label_issues: bool = True, max_label_rows: int = 200_000,
           chunk_rows: int = 50_000, seed: int = 0,
           on_progress: Callable[[int, str], None] | None = None) -> AuditReport:
     """Audit ``data`` (CSV, TSV, Parquet, JSONL, a folder of .txt files, or ``zoo:NAME``); see the module
@@ -146,6 +148,11 @@ def audit(data: str | Path, *, text_column: str | None = None, label_column: str
     ``text_column`` defaults to ``text`` when present; without one, every numeric column that is not the
     label, group or split is a feature of a vector row. A built-in dataset's declared text, label, group
     and split columns are used where none is given.
+
+    ``near_metric`` says how near copies are compared: ``auto`` (the default) picks ``jaccard`` for text,
+    and for vectors ``cosine`` where the columns share one scale, ``distance_sd`` otherwise (see the module
+    docstring); ``cosine`` or ``distance_sd`` forces that rule on vector rows, for data the scale test
+    misjudges (an embedding with a few dominant dimensions, a table of one unit).
     """
     import time
 
@@ -172,6 +179,16 @@ def audit(data: str | Path, *, text_column: str | None = None, label_column: str
         raise InvalidArgumentError("near_threshold", near_threshold, "must be in (0, 1]", "Use e.g. 0.8.")
     if not 0 < cosine_threshold <= 1:
         raise InvalidArgumentError("cosine_threshold", cosine_threshold, "must be in (0, 1]", "Use e.g. 0.995.")
+    if near_metric not in NEAR_METRICS:
+        raise InvalidArgumentError("near_metric", near_metric, f"must be one of {', '.join(NEAR_METRICS)}",
+                                   "Use auto unless the automatic choice is wrong for your data.")
+    if text_column and near_metric in ("cosine", "distance_sd"):
+        raise InvalidArgumentError("near_metric", near_metric, f"applies to numeric feature rows, but the text "
+                                   f"column {text_column!r} is audited", "Use auto or jaccard for text.")
+    if not text_column and near_metric == "jaccard":
+        raise InvalidArgumentError("near_metric", near_metric, "applies to text, but there is no text column: the "
+                                   "rows are numeric feature vectors",
+                                   "Use auto, cosine or distance_sd, or name the text column (--text-column).")
     check_positive_int(chunk_rows, "chunk_rows", maximum=10_000_000)
     check_positive_int(num_perm, "num_perm", maximum=1024)
     progress = on_progress or (lambda rows, message: None)
@@ -262,7 +279,11 @@ def audit(data: str | Path, *, text_column: str | None = None, label_column: str
         del sig_all, bands_all
     else:
         x = np.concatenate(vectors)
-        if _share_one_scale(x):
+        automatic = "cosine" if _share_one_scale(x) else "distance_sd"
+        if near_metric != "auto":
+            report.notes.append(f"near duplicates: compared by {near_metric}, as asked (near_metric); the automatic "
+                                f"choice for these columns is {automatic}")
+        if (automatic if near_metric == "auto" else near_metric) == "cosine":
             report.near_metric = "cosine"
             report.near_duplicates = _near_vectors(x, cosine_threshold, exact)
         else:
