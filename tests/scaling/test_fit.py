@@ -54,7 +54,9 @@ def test_power_law_fit_recovers_the_constants() -> None:
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"n": [1e6] * 4, "d": [1e9, 2e9, 3e9, 4e9], "loss": [3.0, 2.9, 2.8, 2.7]}, "too few"),
+    ({"n": [1e6, 1e7, 1e8, 1e9], "d": [1e9, 2e9, 3e9, 4e9], "loss": [3.0, 2.9, 2.8, 2.7]}, "too few.*5 constants"),
+    # too few and of one model size: the shape is named first (--single is the fix, not more runs)
+    ({"n": [1e6] * 4, "d": [1e9, 2e9, 3e9, 4e9], "loss": [3.0, 2.9, 2.8, 2.7]}, "only one.*--single"),
     ({"n": [1e6, -1e6, 1e7, 1e7, 1e8, 1e8], "d": [1e9] * 6, "loss": [3.0] * 6}, "params.*row 1.*> 0"),
     ({"n": [1e6, 1e7] * 3, "d": [1e9, 1e10, 1e11] * 2, "loss": [3.0, float("nan"), 2.8, 2.7, 2.6, 2.5]},
      "loss.*row 1.*not a finite number"),

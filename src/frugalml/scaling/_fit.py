@@ -304,11 +304,12 @@ def fit_two_resource(points: Points, *, n_boot: int = 100, confidence: float = 0
         raise DataError("data", points.source, "needs params and tokens (or samples) for every run",
                         "Add both columns, or fit one resource (frugal scaling fit --single params; "
                         "fit_power_law in Python).")
-    _check_count(len(points), 5, "two-resource law E + A/N^alpha + B/D^beta")
+    # the shape of the data first: five runs of one data size want --single, not a sixth run
     if np.unique(points.n_params).size < 2 or np.unique(points.n_tokens).size < 2:
         raise DataError("data", points.source, "varies only one of params and tokens",
                         "Vary both model size and data size, or fit one resource (frugal scaling fit "
                         "--single params; fit_power_law in Python).")
+    _check_count(len(points), 5, "two-resource law E + A/N^alpha + B/D^beta")
     features = np.vstack([-np.log(points.n_params), -np.log(points.n_tokens)])
     log_loss = np.log(points.loss)
     if grid == "hoffmann":
