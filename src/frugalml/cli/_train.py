@@ -17,6 +17,7 @@ from rich.table import Table
 
 from frugalml._json import dumps
 from frugalml.cli._app import app, console, err_console
+from frugalml.cli._profile import _small
 
 __all__ = ["federated_app"]
 
@@ -66,6 +67,15 @@ def _show_privacy_warnings(caught: list[warnings.WarningMessage]) -> None:
 
 def _mb(value: float | None) -> str:
     return "n/a" if value is None else f"{value / 1e6:,.1f} MB"
+
+
+def _seconds(value: float) -> str:
+    # a one-epoch MLP trains in tens of milliseconds: one decimal would print "0.0 s"
+    return f"{value:,.1f} s" if value >= 10 else f"{value:.3g} s"
+
+
+def _joules(value: float) -> str:
+    return f"{value:,.0f} J" if value >= 100 else _small(value, "J")
 
 
 @app.command("train")
@@ -132,9 +142,9 @@ def train_command(
              f"({result.trainable_fraction:.2%})"),
             ("rows (train / validation / test)", f"{result.train_items:,} / {result.validation_items:,} / "
              f"{result.test_items:,}"),
-            ("training time", f"{result.train_seconds:,.1f} s on {result.device}"),
+            ("training time", f"{_seconds(result.train_seconds)} on {result.device}"),
             ("peak memory", f"{_mb(result.peak_memory_bytes)} ({result.memory_source})"),
-            ("energy", f"{result.energy_j:,.0f} J ({result.energy_source})")]
+            ("energy", f"{_joules(result.energy_j)} ({result.energy_source})")]
     if result.adapter_bytes:
         rows.append(("LoRA adapter size", _mb(result.adapter_bytes)))
     if result.privacy is not None:
