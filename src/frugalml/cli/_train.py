@@ -16,6 +16,7 @@ from rich.progress import (
 from rich.table import Table
 
 from frugalml._json import dumps
+from frugalml._units import format_bytes
 from frugalml.cli._app import app, console, err_console
 from frugalml.cli._profile import _small
 
@@ -63,10 +64,6 @@ def _show_privacy_warnings(caught: list[warnings.WarningMessage]) -> None:
     for w in caught:
         if issubclass(w.category, PrivacyWarning):
             err_console.print(f"[yellow]warning:[/] {w.message}", highlight=False, soft_wrap=True)
-
-
-def _mb(value: float | None) -> str:
-    return "n/a" if value is None else f"{value / 1e6:,.1f} MB"
 
 
 def _seconds(value: float) -> str:
@@ -143,10 +140,10 @@ def train_command(
             ("rows (train / validation / test)", f"{result.train_items:,} / {result.validation_items:,} / "
              f"{result.test_items:,}"),
             ("training time", f"{_seconds(result.train_seconds)} on {result.device}"),
-            ("peak memory", f"{_mb(result.peak_memory_bytes)} ({result.memory_source})"),
+            ("peak memory", f"{format_bytes(result.peak_memory_bytes)} ({result.memory_source})"),
             ("energy", f"{_joules(result.energy_j)} ({result.energy_source})")]
     if result.adapter_bytes:
-        rows.append(("LoRA adapter size", _mb(result.adapter_bytes)))
+        rows.append(("LoRA adapter size", format_bytes(result.adapter_bytes)))
     if result.privacy is not None:
         p = result.privacy
         rows += [("privacy spent", f"epsilon {p['epsilon_spent']:.3g} (target {p['epsilon_target']:g}), delta "
@@ -160,7 +157,7 @@ def train_command(
     for note in result.replaced_layers:
         console.print(f"replaced for DP: {note}", highlight=False)
     if result.out_dir:
-        console.print(f"saved {result.out_dir} ({_mb(result.model_bytes)} of weights, MODEL_CARD.md)")
+        console.print(f"saved {result.out_dir} ({format_bytes(result.model_bytes)} of weights, MODEL_CARD.md)")
 
 
 @federated_app.command("simulate")

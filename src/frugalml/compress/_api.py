@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from frugalml._units import format_bytes
 from frugalml._validate import check_device
 from frugalml.compress._base import (
     CompressContext,
@@ -287,5 +288,5 @@ def compress_headline(result: dict[str, Any]) -> str:
     metrics = result.get("metrics") or {}
     shown = [f"{k} {metrics[k]:.4g}" for k in ("mean_cosine", "agreement", "accuracy") if k in metrics]
     if "size_bytes" in metrics:
-        shown.append(f"{metrics['size_bytes'] / 1e6:.1f} MB")
+        shown.append(format_bytes(metrics["size_bytes"]))
     return ", ".join(shown)

@@ -14,16 +14,11 @@ from typing import Any
 
 from torch import nn
 
+from frugalml._units import format_bytes
 from frugalml._version import __version__
 from frugalml.report.card import TODO, _table
 
 __all__ = ["save_trained", "training_card"]
-
-
-def _mb(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value / 1e6:.1f} MB" if value >= 1e6 else f"{value / 1e3:.1f} kB"
 
 
 def _privacy_section(result: Any) -> list[str]:
@@ -80,9 +75,9 @@ def training_card(result: Any, model_name: str) -> str:
         *_privacy_section(result),
         "## Training cost", "",
         _table(["measure", "value"], [["wall time", f"{result.train_seconds:.1f} s"],
-                                      ["peak memory", f"{_mb(result.peak_memory_bytes)} ({result.memory_source})"],
+                                      ["peak memory", f"{format_bytes(result.peak_memory_bytes)} ({result.memory_source})"],
                                       ["energy", f"{result.energy_j:.0f} J ({result.energy_note})"],
-                                      *([["LoRA adapter", _mb(result.adapter_bytes)]] if result.adapter_bytes else [])]),
+                                      *([["LoRA adapter", format_bytes(result.adapter_bytes)]] if result.adapter_bytes else [])]),
         "",
         "## Caveats and recommendations", "",
         f"{TODO} known failure modes, ethical considerations, licence of the base model and the data.", "",
