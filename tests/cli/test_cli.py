@@ -65,14 +65,6 @@ def test_compare_table_json_and_store(capsys, sqlite_url: str, monkeypatch: pyte
     assert code == 0 and "p50 vs the first: 1.00x" in " ".join(out.split())
 
 
-@pytest.mark.parametrize("value, shown", [(0.0, "0 J"), (2.5, "2.5 J"), (0.0253, "25.3 mJ"), (0.000274, "274 µJ"),
-                                           (3.2e-8, "32 nJ")])
-def test_small_quantities_get_a_unit_prefix(value: float, shown: str) -> None:
-    from frugalml.cli._profile import _small
-
-    assert _small(value, "J") == shown
-
-
 @pytest.mark.parametrize("argv, fragment", [
     (["profile", "zoo:nope"], "model='zoo:nope': no such built-in model"),
     (["profile", "/no/such/model"], "no such file or directory"),

@@ -52,7 +52,8 @@ def audit_command(
         task = bar.add_task("reading")
         report = audit(data, text_column=text_column, label_column=label_column, group_column=group_column,
                        split_column=split_column, schema=schema, near_threshold=near_threshold,
-                       cosine_threshold=cosine_threshold, near_metric=near_metric, find_label_issues=not no_label_issues,
+                       cosine_threshold=cosine_threshold, near_metric=near_metric,
+                       find_label_issues=not no_label_issues,
                        on_progress=lambda rows, message: bar.update(task, description=message))
     written = write_clean(report, write_clean_to, overwrite=overwrite) if write_clean_to is not None else None
     if as_json:

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from frugalml._json import dumps
+from frugalml._units import format_small
 from frugalml.cli._app import app, console, data_option, err_console
 from frugalml.measure import Comparison, Profile, compare_latency, profile
 from frugalml.store import default_store_url
@@ -33,17 +34,6 @@ def _bytes(value: float | None) -> str:
         if abs(value) >= factor:
             return f"{value / factor:.2f} {prefix}"
     return f"{value:.0f} B"
-
-
-def _small(value: float, unit: str) -> str:
-    """A quantity of at most a few units with a prefix that keeps 3 significant digits readable:
-    0.000274 J -> 274 µJ."""
-    if value == 0:
-        return f"0 {unit}"
-    for factor, prefix in ((1.0, ""), (1e-3, "m"), (1e-6, "µ")):
-        if abs(value) >= factor:
-            return f"{value / factor:.3g} {prefix}{unit}"
-    return f"{value / 1e-9:.3g} n{unit}"
 
 
 def _ms(value: float) -> str:
@@ -88,9 +78,9 @@ def render_profile(p: Profile) -> None:
         row = [str(b), _ms(s.p50), f"{_ms(s.p50_ci_low)}-{_ms(s.p50_ci_high)}", _ms(s.p95), _ms(s.p99),
                f"{s.n}", f"{p.throughput_items_per_s[b]:,.0f}",
                _bytes(p.memory[b].cuda_max_allocated_bytes if p.device == "cuda" else p.memory[b].peak_rss_bytes),
-               _small(p.energy_j_per_item[b], "J")]
+               format_small(p.energy_j_per_item[b], "J")]
         if p.co2e_g_per_1k_items:
-            row.append(_small(p.co2e_g_per_1k_items[b], "g"))
+            row.append(format_small(p.co2e_g_per_1k_items[b], "g"))
         table.add_row(*row)
     console.print(table)
 

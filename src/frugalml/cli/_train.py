@@ -16,9 +16,8 @@ from rich.progress import (
 from rich.table import Table
 
 from frugalml._json import dumps
-from frugalml._units import format_bytes
+from frugalml._units import format_bytes, format_joules
 from frugalml.cli._app import app, console, err_console
-from frugalml.cli._profile import _small
 
 __all__ = ["federated_app"]
 
@@ -69,10 +68,6 @@ def _show_privacy_warnings(caught: list[warnings.WarningMessage]) -> None:
 def _seconds(value: float) -> str:
     # a one-epoch MLP trains in tens of milliseconds: one decimal would print "0.0 s"
     return f"{value:,.1f} s" if value >= 10 else f"{value:.3g} s"
-
-
-def _joules(value: float) -> str:
-    return f"{value:,.0f} J" if value >= 100 else _small(value, "J")
 
 
 @app.command("train")
@@ -141,7 +136,7 @@ def train_command(
              f"{result.test_items:,}"),
             ("training time", f"{_seconds(result.train_seconds)} on {result.device}"),
             ("peak memory", f"{format_bytes(result.peak_memory_bytes)} ({result.memory_source})"),
-            ("energy", f"{_joules(result.energy_j)} ({result.energy_source})")]
+            ("energy", f"{format_joules(result.energy_j)} ({result.energy_source})")]
     if result.adapter_bytes:
         rows.append(("LoRA adapter size", format_bytes(result.adapter_bytes)))
     if result.privacy is not None:

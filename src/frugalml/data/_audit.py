@@ -139,8 +139,8 @@ def _check_column_types(chunk: pd.DataFrame, column: str, role: str) -> None:
 def audit(data: str | Path, *, text_column: str | None = None, label_column: str | None = None,
           group_column: str | None = None, split_column: str | None = None, schema: str | Path | None = None,
           near_threshold: float = 0.7, cosine_threshold: float = 0.995, near_metric: str = "auto",
-          num_perm: int = 64, label_probs: np.ndarray | None = None, find_label_issues: bool = True, max_label_rows: int = 200_000,
-          chunk_rows: int = 50_000, seed: int = 0,
+          num_perm: int = 64, label_probs: np.ndarray | None = None, find_label_issues: bool = True,
+          max_label_rows: int = 200_000, chunk_rows: int = 50_000, seed: int = 0,
           on_progress: Callable[[int, str], None] | None = None) -> AuditReport:
     """Audit ``data`` (CSV, TSV, Parquet, JSONL, a folder of .txt files, or ``zoo:NAME``); see the module
     docstring.

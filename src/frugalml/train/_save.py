@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from frugalml._units import format_bytes
+from frugalml._units import format_bytes, format_joules
 from frugalml._version import __version__
 from frugalml.report.card import TODO, _table
 
@@ -75,9 +75,11 @@ def training_card(result: Any, model_name: str) -> str:
         *_privacy_section(result),
         "## Training cost", "",
         _table(["measure", "value"], [["wall time", f"{result.train_seconds:.1f} s"],
-                                      ["peak memory", f"{format_bytes(result.peak_memory_bytes)} ({result.memory_source})"],
-                                      ["energy", f"{result.energy_j:.0f} J ({result.energy_note})"],
-                                      *([["LoRA adapter", format_bytes(result.adapter_bytes)]] if result.adapter_bytes else [])]),
+                                      ["peak memory",
+                                       f"{format_bytes(result.peak_memory_bytes)} ({result.memory_source})"],
+                                      ["energy", f"{format_joules(result.energy_j)} ({result.energy_note})"],
+                                      *([["LoRA adapter", format_bytes(result.adapter_bytes)]]
+                                        if result.adapter_bytes else [])]),
         "",
         "## Caveats and recommendations", "",
         f"{TODO} known failure modes, ethical considerations, licence of the base model and the data.", "",
