@@ -34,7 +34,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -44,7 +44,8 @@ from frugalml.errors import DataError, InvalidArgumentError
 
 __all__ = ["AuditReport", "audit"]
 
-NEAR_METRICS = ("auto", "jaccard", "cosine", "distance_sd")
+NearMetric = Literal["auto", "jaccard", "cosine", "distance_sd"]
+NEAR_METRICS: tuple[str, ...] = get_args(NearMetric)
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ def _check_column_types(chunk: pd.DataFrame, column: str, role: str) -> None:
 
 def audit(data: str | Path, *, text_column: str | None = None, label_column: str | None = None,
           group_column: str | None = None, split_column: str | None = None, schema: str | Path | None = None,
-          near_threshold: float = 0.7, cosine_threshold: float = 0.995, near_metric: str = "auto",
+          near_threshold: float = 0.7, cosine_threshold: float = 0.995, near_metric: NearMetric = "auto",
           num_perm: int = 64, label_probs: np.ndarray | None = None, find_label_issues: bool = True,
           max_label_rows: int = 200_000, chunk_rows: int = 50_000, seed: int = 0,
           on_progress: Callable[[int, str], None] | None = None) -> AuditReport:
