@@ -85,6 +85,44 @@ def test_encryption(digits_mlp, tmp_path: Path) -> None:
         read_key_file(bad)
 
 
+def test_encrypted_artifact_opens_with_the_key_file_from_the_environment(digits_mlp, tmp_path: Path,
+                                                                         monkeypatch, capsys) -> None:
+    # every command loads models by spec, so the key reaches them through $FRUGAL_KEY_FILE, which
+    # `frugal --key-file` sets (and serve's worker processes inherit)
+    from frugalml.cli import main
+    from frugalml.compress.artifact import KEY_FILE_ENV
+
+    key_file, wrong = tmp_path / "key", tmp_path / "wrong"
+    key_file.write_bytes(os.urandom(32))
+    wrong.write_bytes(os.urandom(32))
+    small = compress(digits_mlp, [PruneStructured(amount=0.5)])
+    out = save_model(small, tmp_path / "enc", encrypt_key=read_key_file(key_file))
+    monkeypatch.delenv(KEY_FILE_ENV, raising=False)  # restored after the test, whatever main() sets
+    with pytest.raises(ModelLoadError, match="is encrypted.*frugal --key-file KEY"):
+        load_model(out)
+    monkeypatch.setenv(KEY_FILE_ENV, str(wrong))
+    with pytest.raises(ModelLoadError, match=f"^{KEY_FILE_ENV}=.*wrong.*is not the key"):
+        load_model(out)
+    monkeypatch.setenv(KEY_FILE_ENV, str(tmp_path / "missing"))
+    with pytest.raises(InvalidArgumentError, match=f"^{KEY_FILE_ENV}=.*cannot be read"):
+        load_model(out)
+    monkeypatch.setenv(KEY_FILE_ENV, str(key_file))
+    _same(small, load_model(out), digits_mlp.example_inputs[:8])
+    # an explicit key wins over the environment's
+    monkeypatch.setenv(KEY_FILE_ENV, str(wrong))
+    _same(small, load_model(out, encrypt_key=read_key_file(key_file)), digits_mlp.example_inputs[:8])
+    monkeypatch.delenv(KEY_FILE_ENV)
+    for argv, code, fragment in (
+            (["evaluate", str(out)], 2, "frugal --key-file KEY"),
+            (["--key-file", str(tmp_path / "missing"), "evaluate", str(out)], 2, "--key-file="),
+            (["--key-file", str(key_file), "evaluate", str(out), "--json"], 0, '"accuracy"')):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        captured = capsys.readouterr()
+        assert (info.value.code or 0) == code and fragment in captured.out + captured.err
+        assert "Traceback" not in captured.err
+
+
 def test_existing_dir_and_custom_module(digits_mlp, tmp_path: Path) -> None:
     out = save_model(compress(digits_mlp, [QuantizeDynamic()]), tmp_path / "a")
     with pytest.raises(InvalidArgumentError, match="not empty"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -47,8 +48,17 @@ def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details."),
     version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
                                  help="Print the version and exit."),
+    key_file: Path = typer.Option(None, "--key-file", help="The key of encrypted artifacts (compress "
+                                  "--encrypt-key-file) that this command loads; sets $FRUGAL_KEY_FILE."),
 ) -> None:
     state["debug"] = debug or bool(os.environ.get("FRUGAL_DEBUG"))
+    if key_file is not None:
+        from frugalml.compress.artifact import KEY_FILE_ENV, read_key_file
+
+        read_key_file(key_file, argument="--key-file")  # a bad key file fails here, named as the option
+        # in the environment, so every load in this process, and the processes it starts (serve
+        # --workers replicas), can open the artifact
+        os.environ[KEY_FILE_ENV] = str(key_file.resolve())
     # Off a terminal (CI logs, a pipe, `| tee`) Rich assumes 80 columns and truncates the numbers of
     # wide tables ("0.000…"); lay them out whole there unless COLUMNS says how wide to be.
     for out in (console, err_console):

@@ -20,10 +20,16 @@ load only where a CUDA GPU is visible); ``deployed_bytes`` in the manifest gives
 Loading verifies every file's sha256 against the manifest and refuses a tampered artifact. With an
 encryption key (32 bytes, from ``--encrypt-key-file``) every file except the manifest is stored
 AES-256-GCM encrypted (``cryptography``); the manifest then records the key's fingerprint, never the key.
+Loading one takes the key as ``load_model(..., encrypt_key=...)``, or reads the key file that
+``$FRUGAL_KEY_FILE`` names (what ``frugal --key-file KEY COMMAND`` sets, so every command, and every
+server replica, can open it). The decrypted files sit in a private temporary directory (mode 0700)
+while the process runs, since ONNX Runtime sessions and tokenizers open files lazily, and are deleted
+when it exits.
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import io
 import json
@@ -45,9 +51,10 @@ from frugalml.models._handle import InputSpec
 from frugalml.models._safety import sha256_file
 from frugalml.models._text import class_names_from_config
 
-__all__ = ["MANIFEST", "is_artifact", "load_artifact", "read_key_file", "save_model"]
+__all__ = ["KEY_FILE_ENV", "MANIFEST", "is_artifact", "load_artifact", "read_key_file", "save_model"]
 
 MANIFEST = "manifest.json"
+KEY_FILE_ENV = "FRUGAL_KEY_FILE"  # the key file loading falls back to (frugal --key-file sets it)
 ARTIFACT_VERSION = 1
 _ZOO_ARCHITECTURES = {"DigitsMLP", "DigitsCNN"}  # rebuildable by class name; nothing else is
 
@@ -56,13 +63,14 @@ def is_artifact(path: Path) -> bool:
     return path.is_dir() and (path / MANIFEST).is_file()
 
 
-def read_key_file(path: str | Path) -> bytes:
-    """A 32-byte AES-256 key: raw bytes, or 64 hex characters."""
+def read_key_file(path: str | Path, *, argument: str = "encrypt_key_file") -> bytes:
+    """A 32-byte AES-256 key: raw bytes, or 64 hex characters. ``argument`` names the option or variable
+    the path came from, in errors."""
     path = Path(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise InvalidArgumentError("encrypt_key_file", str(path), f"cannot be read ({exc.strerror})",
+        raise InvalidArgumentError(argument, str(path), f"cannot be read ({exc.strerror})",
                                    "Create one with: python -c \"import os; print(os.urandom(32).hex())\" > key") from None
     text = raw.strip()
     try:
@@ -70,7 +78,7 @@ def read_key_file(path: str | Path) -> bytes:
     except (UnicodeDecodeError, ValueError):
         key = raw
     if len(key) != 32:
-        raise InvalidArgumentError("encrypt_key_file", str(path), f"holds {len(key)} bytes, not a 32-byte key",
+        raise InvalidArgumentError(argument, str(path), f"holds {len(key)} bytes, not a 32-byte key",
                                    "Write 32 random bytes, or 64 hex characters, to the file.")
     return key
 
@@ -272,12 +280,22 @@ def load_artifact(path: str | Path, *, key: bytes | None = None) -> ModelHandle:
                              f"supported (this frugalml reads {ARTIFACT_VERSION})", "Upgrade frugalml.")
     _verify(folder, manifest)
     if manifest.get("encryption"):
+        given = "encrypt_key"
+        if key is None and os.environ.get(KEY_FILE_ENV):
+            given = KEY_FILE_ENV
+            key = read_key_file(os.environ[KEY_FILE_ENV], argument=KEY_FILE_ENV)
         if key is None:
-            raise ModelLoadError("model", str(folder), "is encrypted", "Pass --encrypt-key-file (key=...).")
+            raise ModelLoadError("model", str(folder), "is encrypted",
+                                 "Pass its key file: frugal --key-file KEY COMMAND ... (or set $FRUGAL_KEY_FILE); "
+                                 "in Python, load_model(path, encrypt_key=frugalml.compress.read_key_file(KEY)).")
         if _fingerprint(key) != manifest["encryption"]["key_fingerprint"]:
-            raise ModelLoadError("encrypt_key_file", "(given key)", "is not the key this artifact was saved with",
-                                 "Pass the right key file.")
-        plain = Path(tempfile.mkdtemp(prefix="frugalml-decrypted-"))
+            shown = os.environ[KEY_FILE_ENV] if given == KEY_FILE_ENV else "(given key)"
+            raise ModelLoadError(given, shown, f"is not the key {folder} was saved with",
+                                 "Pass the right key file (frugal --key-file KEY, or $FRUGAL_KEY_FILE).")
+        plain = Path(tempfile.mkdtemp(prefix="frugalml-decrypted-"))  # mode 0700: this user only
+        # the handle may open these files later (an ONNX session, a copy made by compress()): they
+        # live as long as the process, then go
+        atexit.register(shutil.rmtree, plain, ignore_errors=True)
         for rel in manifest["files"]:
             (plain / rel).parent.mkdir(parents=True, exist_ok=True)
             (plain / rel).write_bytes(_decrypt((folder / rel).read_bytes(), key, rel))
