@@ -79,6 +79,12 @@ def test_encryption(digits_mlp, tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="not the key"):
         load_model(out, encrypt_key=os.urandom(32))
     _same(small, load_model(out, encrypt_key=key), digits_mlp.example_inputs[:8])
+    from frugalml.compress.artifact import _DECRYPTED, remove_decrypted
+
+    plain = _DECRYPTED[-1]  # the decrypted copy: private to this user, deleted on request (and at exit)
+    assert (plain / "model.safetensors").is_file() and plain.stat().st_mode & 0o077 == 0
+    remove_decrypted()
+    assert not plain.exists() and _DECRYPTED == []
     bad = tmp_path / "short"
     bad.write_bytes(b"123")
     with pytest.raises(InvalidArgumentError, match="32-byte key"):

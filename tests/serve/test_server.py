@@ -248,7 +248,9 @@ def test_cli_refuses_bad_options(cli) -> None:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_frugal_serve_listens_and_answers(workers: int, tmp_path: Path) -> None:
-    """The real command in a subprocess: uvicorn on a free loopback port, one worker or two processes."""
+    """The real command in a subprocess: uvicorn on a free loopback port, one worker or two processes,
+    serving an encrypted artifact (frugal --key-file); stopped by SIGTERM, as a service manager stops
+    it, no decrypted copy is left behind (uvicorn re-raises the signal, which skips exit handlers)."""
     import os
     import signal
     import socket
@@ -257,12 +259,23 @@ def test_frugal_serve_listens_and_answers(workers: int, tmp_path: Path) -> None:
 
     import httpx
 
+    from frugalml import compress, load_model
+    from frugalml.compress import PruneStructured, save_model
+
+    key = tmp_path / "key"
+    key.write_bytes(os.urandom(32))
+    artifact = save_model(compress(load_model("zoo:digits-mlp"), [PruneStructured(amount=0.5)]), tmp_path / "enc",
+                          encrypt_key=key.read_bytes())
+    scratch = tmp_path / "tmp"  # the server's temporary directory: where decrypted copies go
+    scratch.mkdir()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "FRUGAL_STORE": f"sqlite:///{tmp_path / 'runs.db'}"}
-    proc = subprocess.Popen([sys.executable, "-m", "frugalml", "serve", "zoo:digits-mlp", "--port", str(port),
-                             "--workers", str(workers)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env = {**os.environ, "FRUGAL_STORE": f"sqlite:///{tmp_path / 'runs.db'}", "TMPDIR": str(scratch)}
+    env.pop("FRUGAL_KEY_FILE", None)
+    proc = subprocess.Popen([sys.executable, "-m", "frugalml", "--key-file", str(key), "serve", str(artifact),
+                             "--port", str(port), "--workers", str(workers)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -275,9 +288,13 @@ def test_frugal_serve_listens_and_answers(workers: int, tmp_path: Path) -> None:
             pytest.fail(f"no server: {proc.stderr.read1().decode() if proc.poll() is not None else 'still starting'}")
         r = httpx.post(f"http://127.0.0.1:{port}/v1/predict", json={"inputs": [[0.0] * 64] * 3})
         assert r.status_code == 200 and len(r.json()["predictions"]) == 3
+        # each serving process holds its own decrypted copy (with workers, the parent's is gone; a
+        # second worker may still be loading when the first answers)
+        assert 1 <= len(list(scratch.glob("frugalml-decrypted-*"))) <= workers
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+    assert list(scratch.glob("frugalml-decrypted-*")) == []
 
 
 def test_a_compiled_model_is_served_with_power_of_two_batches(mlp, digits, tmp_path: Path, monkeypatch) -> None:

@@ -23,8 +23,8 @@ AES-256-GCM encrypted (``cryptography``); the manifest then records the key's fi
 Loading one takes the key as ``load_model(..., encrypt_key=...)``, or reads the key file that
 ``$FRUGAL_KEY_FILE`` names (what ``frugal --key-file KEY COMMAND`` sets, so every command, and every
 server replica, can open it). The decrypted files sit in a private temporary directory (mode 0700)
-while the process runs, since ONNX Runtime sessions and tokenizers open files lazily, and are deleted
-when it exits.
+while the process runs, since ONNX Runtime sessions open files lazily, and are deleted when it exits
+(:func:`remove_decrypted`; ``frugal serve`` also calls it at shutdown).
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ from frugalml.models._handle import InputSpec
 from frugalml.models._safety import sha256_file
 from frugalml.models._text import class_names_from_config
 
-__all__ = ["KEY_FILE_ENV", "MANIFEST", "is_artifact", "load_artifact", "read_key_file", "save_model"]
+__all__ = ["KEY_FILE_ENV", "MANIFEST", "is_artifact", "load_artifact", "read_key_file", "remove_decrypted",
+           "save_model"]
 
 MANIFEST = "manifest.json"
 KEY_FILE_ENV = "FRUGAL_KEY_FILE"  # the key file loading falls back to (frugal --key-file sets it)
@@ -61,6 +62,20 @@ _ZOO_ARCHITECTURES = {"DigitsMLP", "DigitsCNN"}  # rebuildable by class name; no
 
 def is_artifact(path: Path) -> bool:
     return path.is_dir() and (path / MANIFEST).is_file()
+
+
+_DECRYPTED: list[Path] = []  # this process's decrypted copies of encrypted artifacts
+
+
+def remove_decrypted() -> None:
+    """Delete the decrypted copies of encrypted artifacts this process loaded. Runs at interpreter exit;
+    ``frugal serve`` also runs it when its app shuts down, since uvicorn ends a process stopped by SIGTERM
+    by re-raising the signal, which skips exit handlers. Handles loaded before cannot run after it."""
+    while _DECRYPTED:
+        shutil.rmtree(_DECRYPTED.pop(), ignore_errors=True)
+
+
+atexit.register(remove_decrypted)
 
 
 def read_key_file(path: str | Path, *, argument: str = "encrypt_key_file") -> bytes:
@@ -294,8 +309,8 @@ def load_artifact(path: str | Path, *, key: bytes | None = None) -> ModelHandle:
                                  "Pass the right key file (frugal --key-file KEY, or $FRUGAL_KEY_FILE).")
         plain = Path(tempfile.mkdtemp(prefix="frugalml-decrypted-"))  # mode 0700: this user only
         # the handle may open these files later (an ONNX session, a copy made by compress()): they
-        # live as long as the process, then go
-        atexit.register(shutil.rmtree, plain, ignore_errors=True)
+        # live as long as the process, then go (remove_decrypted, at exit and at serve's shutdown)
+        _DECRYPTED.append(plain)
         for rel in manifest["files"]:
             (plain / rel).parent.mkdir(parents=True, exist_ok=True)
             (plain / rel).write_bytes(_decrypt((folder / rel).read_bytes(), key, rel))

@@ -14,7 +14,7 @@ import hmac
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
@@ -178,8 +178,10 @@ def _logits_like(task: str, outputs: np.ndarray) -> np.ndarray:
     return np.log(np.clip(outputs, 1e-12, None)) if task == "classification" else outputs
 
 
-def create_app(config: ServeConfig, *, models: dict[str, ServedModel] | None = None) -> FastAPI:
-    """The app for ``config``; ``models`` (spec -> ServedModel) skips loading those specs (tests)."""
+def create_app(config: ServeConfig, *, models: dict[str, ServedModel] | None = None,
+               on_shutdown: Callable[[], None] | None = None) -> FastAPI:
+    """The app for ``config``; ``models`` (spec -> ServedModel) skips loading those specs (tests);
+    ``on_shutdown`` runs last when the app shuts down (``frugal serve``: delete decrypted model files)."""
     server = Server(config, models=models)
     c = server.config
 
@@ -196,11 +198,15 @@ def create_app(config: ServeConfig, *, models: dict[str, ServedModel] | None = N
         try:
             yield
         finally:
-            server.ready = False
-            await server.batcher.stop()
-            if server.shadow is not None:
-                server.shadow.close()
-                _record_shadow(server)
+            try:
+                server.ready = False
+                await server.batcher.stop()
+                if server.shadow is not None:
+                    server.shadow.close()
+                    _record_shadow(server)
+            finally:
+                if on_shutdown is not None:
+                    on_shutdown()
 
     app = FastAPI(title="frugalml serve", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.server = server

@@ -22,9 +22,10 @@ _ENV = "FRUGAL_SERVE_CONFIG"
 
 def app_from_env() -> FastAPI:
     """The app for the config in ``$FRUGAL_SERVE_CONFIG`` (uvicorn's factory for worker processes)."""
+    from frugalml.compress.artifact import remove_decrypted
     from frugalml.serve._app import create_app
 
-    return create_app(ServeConfig.model_validate_json(os.environ[_ENV]))
+    return create_app(ServeConfig.model_validate_json(os.environ[_ENV]), on_shutdown=remove_decrypted)
 
 
 def serve(config: ServeConfig, *, on_listen: Callable[[], None] | None = None) -> None:
@@ -32,6 +33,7 @@ def serve(config: ServeConfig, *, on_listen: Callable[[], None] | None = None) -
     uvicorn starts listening."""
     import uvicorn
 
+    from frugalml.compress.artifact import remove_decrypted
     from frugalml.serve._app import create_app
 
     config = config.checked()
@@ -43,12 +45,13 @@ def serve(config: ServeConfig, *, on_listen: Callable[[], None] | None = None) -
     common = {"host": config.host, "port": config.port, "log_level": "warning", "timeout_keep_alive": 5, **tls}
     # Load everything before listening: a bad model or reference dataset is one error line (exit 2), not
     # uvicorn's start-up traceback. With workers, this process loads once to check, each worker for itself.
-    app = create_app(config)
+    app = create_app(config, on_shutdown=remove_decrypted)
     app.state.server.start()
     if on_listen is not None:
         on_listen()
     if config.workers > 1:
         del app
+        remove_decrypted()  # this process only checked the model; each worker decrypts its own copy
         os.environ[_ENV] = config.model_dump_json()
         uvicorn.run("frugalml.serve._run:app_from_env", factory=True, workers=config.workers, **common)
     else:
