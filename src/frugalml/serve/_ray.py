@@ -29,9 +29,11 @@ def ray_deployment(config: ServeConfig, *, num_replicas: int = 1, num_cpus: floa
     payload = config.model_dump_json()
 
     def build() -> Any:  # runs on each replica
+        from frugalml.compress.artifact import remove_decrypted
         from frugalml.serve._app import create_app
 
-        return create_app(ServeConfig.model_validate_json(payload))
+        # a replica is a process of its own: its decrypted copy of an encrypted artifact goes with it
+        return create_app(ServeConfig.model_validate_json(payload), on_shutdown=remove_decrypted)
 
     deployment = serve.deployment(serve.ingress(build)(), name="frugalml", num_replicas=num_replicas,
                                   ray_actor_options={"num_cpus": num_cpus})
